@@ -1,0 +1,19 @@
+//! The shared model layer: what every domain crate needs and no domain owns.
+//!
+//! Nothing here knows about users, billing or agents; it holds the database
+//! handle, ids, pagination, the API error codes, the caller's identity,
+//! cryptography and time.
+
+pub mod actor;
+pub mod clock;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod gql;
+pub mod id;
+pub mod page;
+pub mod request;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{Error, Result};

@@ -1,0 +1,89 @@
+//! Fresh migrated databases for tests, on SQLite by default and on PostgreSQL
+//! when `DATABASE_URL` points at one.
+//!
+//! On PostgreSQL each test gets its own schema in that database, so tests run
+//! in parallel without seeing each other's rows; CI drops the whole database at
+//! the end of a run.
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
+use sea_orm_migration::MigratorTrait;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A migrated database private to one test, with a statement counter.
+pub struct TestDb {
+    /// The pool to hand to services and the schema.
+    pub db: DatabaseConnection,
+    statements: Arc<AtomicUsize>,
+}
+
+impl TestDb {
+    /// A fresh database migrated with `M`.
+    ///
+    /// # Panics
+    /// When the database cannot be created or migrated: the test cannot run.
+    pub async fn new<M: MigratorTrait>() -> Self {
+        let mut db = match std::env::var("DATABASE_URL") {
+            Ok(url) if url.starts_with("postgres") => postgres_schema(&url).await,
+            _ => sqlite_memory().await,
+        };
+        M::up(&db, None).await.expect("migrate test database");
+        let statements = Arc::new(AtomicUsize::new(0));
+        let counter = statements.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        Self { db, statements }
+    }
+
+    /// SQL statements run since creation or the last [`TestDb::reset_statements`].
+    pub fn statements(&self) -> usize {
+        self.statements.load(Ordering::SeqCst)
+    }
+
+    /// Starts counting statements from zero.
+    pub fn reset_statements(&self) {
+        self.statements.store(0, Ordering::SeqCst);
+    }
+
+    /// True when the tests run on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.db.get_database_backend(), sea_orm::DbBackend::Postgres)
+    }
+}
+
+async fn sqlite_memory() -> DatabaseConnection {
+    let mut opts = ConnectOptions::new("sqlite::memory:");
+    // One connection: every connection to `:memory:` is a different database.
+    opts.max_connections(1)
+        .min_connections(1)
+        .sqlx_logging(false);
+    Database::connect(opts)
+        .await
+        .expect("open in-memory sqlite")
+}
+
+async fn postgres_schema(url: &str) -> DatabaseConnection {
+    let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+    let mut admin_opts = ConnectOptions::new(url.to_owned());
+    admin_opts.max_connections(1).sqlx_logging(false);
+    let admin = Database::connect(admin_opts)
+        .await
+        .expect("connect to DATABASE_URL");
+    let backend = admin.get_database_backend();
+    admin
+        .execute_raw(Statement::from_string(
+            backend,
+            format!("CREATE SCHEMA {schema}"),
+        ))
+        .await
+        .expect("create test schema");
+    let _ = admin.close().await;
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(8)
+        .sqlx_logging(false)
+        .set_schema_search_path(schema);
+    Database::connect(opts)
+        .await
+        .expect("connect to test schema")
+}
