@@ -1,1 +1,23 @@
+//! The database's shape: one migrator for every table of every domain.
+//!
+//! Migrations use the schema builder, never entity types, so an entity can
+//! change without rewriting history. Each migration has a `down` that undoes
+//! exactly what its `up` did.
 
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_identity;
+mod m20261122_000002_account;
+
+/// Runs every migration of the platform in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_identity::Migration),
+            Box::new(m20261122_000002_account::Migration),
+        ]
+    }
+}

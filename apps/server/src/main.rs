@@ -1,1 +1,54 @@
-fn main() {}
+//! `server`: serves the API, or prints the schema with `server schema`.
+
+use actix_web::middleware::{Compress, from_fn};
+use actix_web::{App, HttpServer};
+use anyhow::Context;
+use clap::Parser;
+use migration::{Migrator, MigratorTrait};
+use server::config::{Cli, Command};
+use server::{AppState, build_schema, http, metrics::Metrics, routes, telemetry};
+use std::sync::Arc;
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    dotenvy::dotenv().ok();
+    let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Schema)) {
+        print!("{}", server::schema::sdl());
+        return Ok(());
+    }
+    let config = cli.config;
+    telemetry::init(config.log_format);
+    let auth_settings = config
+        .auth_settings()
+        .map_err(anyhow::Error::msg)
+        .context("invalid configuration")?;
+    let db = kernel::db::connect(&config.database_url, config.database_max_connections)
+        .await
+        .context("cannot connect to DATABASE_URL")?;
+    if config.should_migrate() {
+        Migrator::up(&db, None).await.context("migration failed")?;
+        tracing::info!("database migrated");
+    }
+    let auth = core_auth::Auth::new(auth_settings, kernel::clock::system());
+    let state = AppState {
+        schema: build_schema(db.clone(), auth.clone(), config.introspection),
+        db,
+        auth,
+        metrics: Arc::new(Metrics::default()),
+        max_body_bytes: config.max_body_bytes,
+    };
+    tracing::info!(addr = %config.bind_addr, "serving GraphiQL at http://{}/graphiql", config.bind_addr);
+    HttpServer::new(move || {
+        App::new()
+            .wrap(Compress::default())
+            .wrap(from_fn(http::request_context))
+            .configure(routes(state.clone()))
+    })
+    .bind(config.bind_addr)
+    .with_context(|| format!("cannot listen on {}", config.bind_addr))?
+    .shutdown_timeout(30)
+    .run()
+    .await
+    .context("server stopped with an error")
+}

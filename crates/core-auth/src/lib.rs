@@ -1,1 +1,16 @@
+//! Identity: accounts, sign-in, sessions, profiles, preferences and API keys.
 
+pub mod api_keys;
+pub mod entity;
+pub mod error;
+pub mod graphql;
+pub mod lockout;
+pub mod password;
+pub mod profile;
+pub mod session;
+pub mod settings;
+pub mod sign_in;
+pub mod types;
+
+pub use error::AuthError;
+pub use settings::{Auth, AuthSettings};

@@ -1,0 +1,91 @@
+//! The one schema: every domain's roots merged, built once at start.
+
+use crate::guard::Limits;
+use crate::protect::Protect;
+use async_graphql::{Context, MergedObject, MergedSubscription, Result, Schema, Subscription};
+use chrono::{DateTime, Utc};
+use core_auth::Auth;
+use core_auth::graphql::{AuthMutation, AuthQuery};
+use futures_util::Stream;
+use kernel::error::{Error, ResultExt};
+use sea_orm::DatabaseConnection;
+use std::time::Duration;
+
+/// Every domain's queries.
+#[derive(MergedObject, Default)]
+pub struct Query(AuthQuery);
+
+/// Every domain's mutations.
+#[derive(MergedObject, Default)]
+pub struct Mutation(AuthMutation);
+
+/// Every domain's subscriptions.
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(SystemSubscription);
+
+/// Server-level subscriptions.
+#[derive(Default)]
+pub struct SystemSubscription;
+
+#[Subscription]
+impl SystemSubscription {
+    /// The server's clock every `intervalSeconds` (1 to 60, default 10): a
+    /// keep-alive that proves the subscription transport works end to end.
+    async fn heartbeat(
+        &self,
+        _ctx: &Context<'_>,
+        interval_seconds: Option<i32>,
+    ) -> Result<impl Stream<Item = DateTime<Utc>> + use<>> {
+        let secs = interval_seconds.unwrap_or(10);
+        if !(1..=60).contains(&secs) {
+            return Err(Error::bad_input(
+                "intervalSeconds",
+                "must be between 1 and 60",
+            ))
+            .gql();
+        }
+        let period = Duration::from_secs(secs as u64);
+        Ok(futures_util::stream::unfold((), move |()| async move {
+            tokio::time::sleep(period).await;
+            Some((Utc::now(), ()))
+        }))
+    }
+}
+
+/// The composed schema type.
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
+
+/// Depth and complexity limits applied by the validator, after [`Limits`] has
+/// already bounded the document's size and expansion.
+pub const MAX_DEPTH: usize = 15;
+/// See [`MAX_DEPTH`].
+pub const MAX_COMPLEXITY: usize = 2_500;
+
+/// Builds the schema with its shared data and protections.
+pub fn build_schema(db: DatabaseConnection, auth: Auth, introspection: bool) -> AppSchema {
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .data(db)
+    .data(auth)
+    .extension(Protect(Limits::default()))
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .limit_recursive_depth(32)
+    .limit_directives(20)
+    .disable_suggestions();
+    if !introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
+}
+
+/// The SDL clients see, as committed in `docs/schema.graphql`.
+pub fn sdl() -> String {
+    // The schema's shape does not depend on its data; a disconnected handle suffices.
+    let db = DatabaseConnection::default();
+    let auth = Auth::new(Default::default(), kernel::clock::system());
+    build_schema(db, auth, true).sdl()
+}

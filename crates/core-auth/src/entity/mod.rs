@@ -1,0 +1,8 @@
+//! One file per table; behaviour lives in the services beside this module.
+
+pub mod api_key;
+pub mod login_attempt;
+pub mod session;
+pub mod user;
+pub mod user_preference;
+pub mod user_profile;

@@ -1,0 +1,206 @@
+//! Sessions and API keys as bearer tokens: issuing, resolving, revoking.
+
+use crate::entity::{api_key, session, user};
+use crate::types::ClientInfo;
+use crate::{Auth, AuthError};
+use chrono::{DateTime, Duration, Utc};
+use kernel::actor::{Actor, Credential, Role};
+use kernel::crypto::{constant_time_eq, hash_token, random_token};
+use kernel::id::new_id;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use uuid::Uuid;
+
+/// Prefix of every session token.
+pub const SESSION_PREFIX: &str = "sess_";
+/// Prefix of every API key secret; tells the two kinds of token apart.
+pub const API_KEY_PREFIX: &str = "ak_";
+/// Last-used timestamps are written at most this often, so that reads stay reads.
+const TOUCH_EVERY: Duration = Duration::seconds(60);
+
+/// A session just issued; `token` is shown once and never stored.
+#[derive(Debug, Clone)]
+pub struct IssuedSession {
+    /// The bearer token.
+    pub token: String,
+    /// When the session ends at the latest.
+    pub expires_at: DateTime<Utc>,
+    /// The signed-in user.
+    pub user: user::Model,
+}
+
+impl Auth {
+    /// Starts a session for `user`.
+    ///
+    /// # Errors
+    /// Internal, when randomness or the database fails.
+    pub async fn issue_session(
+        &self,
+        db: &impl ConnectionTrait,
+        user: user::Model,
+        client: &ClientInfo,
+    ) -> Result<IssuedSession, AuthError> {
+        let now = self.clock.now();
+        let token = format!("{SESSION_PREFIX}{}", random_token()?);
+        let expires_at = now + self.settings.session_absolute_timeout;
+        session::ActiveModel {
+            id: Set(new_id()),
+            user_id: Set(user.id),
+            token_hash: Set(hash_token(&token)),
+            ip_address: Set(Some(client.ip.clone())),
+            user_agent: Set(client.user_agent.clone()),
+            created_at: Set(now),
+            last_seen_at: Set(now),
+            expires_at: Set(expires_at),
+            revoked_at: Set(None),
+        }
+        .insert(db)
+        .await?;
+        Ok(IssuedSession {
+            token,
+            expires_at,
+            user,
+        })
+    }
+
+    /// Resolves a bearer token (session or API key) to the acting user.
+    ///
+    /// # Errors
+    /// `UNAUTHENTICATED` for unknown, expired, revoked or suspended credentials.
+    pub async fn authenticate(
+        &self,
+        db: &impl ConnectionTrait,
+        token: &str,
+    ) -> Result<Actor, AuthError> {
+        if token.len() > 256 {
+            return Err(AuthError::InvalidToken);
+        }
+        if token.starts_with(API_KEY_PREFIX) {
+            self.authenticate_api_key(db, token).await
+        } else {
+            self.authenticate_session(db, token).await
+        }
+    }
+
+    async fn authenticate_session(
+        &self,
+        db: &impl ConnectionTrait,
+        token: &str,
+    ) -> Result<Actor, AuthError> {
+        let now = self.clock.now();
+        let hash = hash_token(token);
+        let (found, user) = session::Entity::find()
+            .filter(session::Column::TokenHash.eq(hash.as_str()))
+            .find_also_related(user::Entity)
+            .one(db)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        let user = user.ok_or(AuthError::InvalidToken)?;
+        let alive = found.revoked_at.is_none()
+            && found.expires_at > now
+            && found.last_seen_at + self.settings.session_idle_timeout > now
+            && user.suspended_at.is_none()
+            && constant_time_eq(found.token_hash.as_bytes(), hash.as_bytes());
+        if !alive {
+            return Err(AuthError::InvalidToken);
+        }
+        if now - found.last_seen_at >= TOUCH_EVERY {
+            session::Entity::update_many()
+                .col_expr(session::Column::LastSeenAt, Expr::value(now))
+                .filter(session::Column::Id.eq(found.id))
+                .exec(db)
+                .await?;
+        }
+        Ok(Actor {
+            user_id: user.id,
+            role: Role::parse(&user.role),
+            credential: Credential::Session {
+                session_id: found.id,
+            },
+        })
+    }
+
+    async fn authenticate_api_key(
+        &self,
+        db: &impl ConnectionTrait,
+        token: &str,
+    ) -> Result<Actor, AuthError> {
+        let now = self.clock.now();
+        let hash = hash_token(token);
+        let key = api_key::Entity::find()
+            .filter(api_key::Column::KeyHash.eq(hash.as_str()))
+            .one(db)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        let user = user::Entity::find_by_id(key.user_id)
+            .one(db)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        let alive = key.is_active
+            && key.expires_at.is_none_or(|at| at > now)
+            && user.suspended_at.is_none()
+            && constant_time_eq(key.key_hash.as_bytes(), hash.as_bytes());
+        if !alive {
+            return Err(AuthError::InvalidToken);
+        }
+        if key.last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
+            api_key::Entity::update_many()
+                .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
+                .filter(api_key::Column::Id.eq(key.id))
+                .exec(db)
+                .await?;
+        }
+        Ok(Actor {
+            user_id: user.id,
+            role: Role::parse(&user.role),
+            credential: Credential::ApiKey {
+                key_id: key.id,
+                permissions: crate::api_keys::permissions_of(&key),
+            },
+        })
+    }
+
+    /// Revokes the calling session.
+    ///
+    /// # Errors
+    /// `FORBIDDEN` when called with an API key.
+    pub async fn logout(&self, db: &impl ConnectionTrait, actor: &Actor) -> Result<(), AuthError> {
+        let session_id = actor.session_id().ok_or(AuthError::SessionRequired)?;
+        self.revoke_sessions(db, actor.user_id, RevokeScope::Only(session_id))
+            .await
+    }
+
+    /// Revokes sessions of `user_id` that are still live.
+    ///
+    /// # Errors
+    /// Internal, when the database fails.
+    pub async fn revoke_sessions(
+        &self,
+        db: &impl ConnectionTrait,
+        user_id: Uuid,
+        scope: RevokeScope,
+    ) -> Result<(), AuthError> {
+        let mut update = session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(self.clock.now()))
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::RevokedAt.is_null());
+        update = match scope {
+            RevokeScope::Only(id) => update.filter(session::Column::Id.eq(id)),
+            RevokeScope::AllBut(id) => update.filter(session::Column::Id.ne(id)),
+            RevokeScope::All => update,
+        };
+        update.exec(db).await?;
+        Ok(())
+    }
+}
+
+/// Which of a user's sessions to revoke.
+#[derive(Debug, Clone, Copy)]
+pub enum RevokeScope {
+    /// Just this one.
+    Only(Uuid),
+    /// Every one except this one.
+    AllBut(Uuid),
+    /// Every one.
+    All,
+}
