@@ -74,10 +74,10 @@ pub fn website_patch(patch: Patch<String>) -> Result<Patch<String>, AuthError> {
 /// # Errors
 /// `BAD_USER_INPUT` on `field`.
 pub fn json_patch(field: &'static str, patch: Patch<Json>) -> Result<Patch<Json>, AuthError> {
-    if let Some(Some(value)) = &patch {
-        if value.to_string().len() > MAX_JSON_BYTES {
-            return Err(AuthError::invalid(field, "must be at most 16 KiB of JSON"));
-        }
+    if let Some(Some(value)) = &patch
+        && value.to_string().len() > MAX_JSON_BYTES
+    {
+        return Err(AuthError::invalid(field, "must be at most 16 KiB of JSON"));
     }
     Ok(patch)
 }

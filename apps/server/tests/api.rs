@@ -1,0 +1,223 @@
+//! The API contract over HTTP: auth, errors, statement counts, endpoints.
+
+mod common;
+
+use actix_web::http::StatusCode;
+use actix_web::test::TestRequest;
+use common::{code, spawn_app};
+use sea_orm::ConnectionTrait;
+
+#[actix_web::test]
+async fn register_login_and_me_work_end_to_end() {
+    let app = spawn_app().await;
+    app.register("Ada@Example.com").await;
+    let body = app
+        .gql(r#"mutation { login(input: {email: "ada@example.com", password: "correct horse"}) { token user { email role } } }"#, None)
+        .await;
+    let token = body["data"]["login"]["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    assert_eq!(body["data"]["login"]["user"]["role"], "user");
+    let me = app
+        .gql("{ me { email name role createdAt } }", Some(&token))
+        .await;
+    assert_eq!(me["data"]["me"]["email"], "ada@example.com");
+    let anonymous = app.gql("{ me { email } }", None).await;
+    assert!(anonymous["data"]["me"].is_null());
+}
+
+#[actix_web::test]
+async fn bad_tokens_are_unauthenticated_with_401() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .post_json(
+            serde_json::json!({ "query": "{ me { email } }" }),
+            Some("sess_forged"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(code(&body), "UNAUTHENTICATED");
+    let req = TestRequest::post()
+        .uri("/graphql")
+        .insert_header(("authorization", "Basic Zm9vOmJhcg=="))
+        .set_json(serde_json::json!({ "query": "{ __typename }" }));
+    assert_eq!(app.send(req).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn protected_fields_need_credentials() {
+    let app = spawn_app().await;
+    let body = app.gql("{ apiKeys { nodes { id } } }", None).await;
+    assert_eq!(code(&body), "UNAUTHENTICATED");
+    let body = app.gql("mutation { logout }", None).await;
+    assert_eq!(code(&body), "UNAUTHENTICATED");
+}
+
+#[actix_web::test]
+async fn read_only_api_keys_cannot_run_mutations() {
+    let app = spawn_app().await;
+    let token = app.register("ro@example.com").await;
+    let body = app
+        .gql(
+            r#"mutation { createApiKey(input: {name: "ro", permissions: [READ]}) { secret } }"#,
+            Some(&token),
+        )
+        .await;
+    let secret = body["data"]["createApiKey"]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let me = app.gql("{ me { email } }", Some(&secret)).await;
+    assert_eq!(me["data"]["me"]["email"], "ro@example.com");
+    let body = app
+        .gql(
+            r#"mutation { updateProfile(input: {name: "x"}) { name } }"#,
+            Some(&secret),
+        )
+        .await;
+    assert_eq!(code(&body), "FORBIDDEN", "{body}");
+}
+
+#[actix_web::test]
+async fn another_users_key_id_is_not_found() {
+    let app = spawn_app().await;
+    let a = app.register("a@example.com").await;
+    let b = app.register("b@example.com").await;
+    let body = app
+        .gql(
+            r#"mutation { createApiKey(input: {name: "a"}) { apiKey { id } } }"#,
+            Some(&a),
+        )
+        .await;
+    let id = body["data"]["createApiKey"]["apiKey"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let body = app
+        .gql(
+            &format!(r#"mutation {{ revokeApiKey(id: "{id}") }}"#),
+            Some(&b),
+        )
+        .await;
+    assert_eq!(code(&body), "NOT_FOUND");
+    let body = app
+        .gql(
+            &format!(r#"mutation {{ revokeApiKey(id: "{id}") }}"#),
+            Some(&a),
+        )
+        .await;
+    assert_eq!(body["data"]["revokeApiKey"], true);
+    let body = app
+        .gql(r#"mutation { revokeApiKey(id: "nonsense") }"#, Some(&a))
+        .await;
+    assert_eq!(code(&body), "BAD_USER_INPUT");
+}
+
+#[actix_web::test]
+async fn a_refused_registration_writes_nothing() {
+    let app = spawn_app().await;
+    app.register("taken@example.com").await;
+    let users_before = count(&app, "users").await;
+    let sessions_before = count(&app, "sessions").await;
+    let body = app
+        .gql(r#"mutation { register(input: {email: "TAKEN@example.com", password: "another pass"}) { token } }"#, None)
+        .await;
+    assert_eq!(code(&body), "CONFLICT");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "email");
+    assert_eq!(count(&app, "users").await, users_before);
+    assert_eq!(count(&app, "sessions").await, sessions_before);
+}
+
+async fn count(app: &common::TestApp, table: &str) -> i64 {
+    let db = &app.db.db;
+    let stmt = sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        format!("SELECT COUNT(*) AS n FROM {table}"),
+    );
+    let row = db.query_one_raw(stmt).await.expect("count").expect("row");
+    row.try_get::<i64>("", "n").expect("n")
+}
+
+#[actix_web::test]
+async fn internal_errors_are_masked_and_carry_a_request_id() {
+    let app = spawn_app().await;
+    let token = app.register("mask@example.com").await;
+    let db = &app.db.db;
+    db.execute_unprepared("DROP TABLE api_keys")
+        .await
+        .expect("drop");
+    let body = app.gql("{ apiKeys { nodes { id } } }", Some(&token)).await;
+    assert_eq!(code(&body), "INTERNAL_SERVER_ERROR", "{body}");
+    let err = &body["errors"][0];
+    assert_eq!(err["message"], "internal server error");
+    assert!(
+        err["extensions"]["requestId"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    assert!(!body.to_string().to_lowercase().contains("api_keys"));
+}
+
+#[actix_web::test]
+async fn api_keys_page_costs_the_same_statements_for_3_or_60_keys() {
+    let app = spawn_app().await;
+    let few = app.register("few@example.com").await;
+    let many = app.register("many@example.com").await;
+    for (token, n) in [(&few, 3), (&many, 60)] {
+        for i in 0..n {
+            let q = format!(r#"mutation {{ createApiKey(input: {{name: "k{i}"}}) {{ secret }} }}"#);
+            assert!(app.gql(&q, Some(token)).await["errors"].is_null());
+        }
+    }
+    let query = "{ apiKeys(first: 50) { nodes { id name prefix permissions } pageInfo { hasNextPage } } me { email profile { companyName } preferences { theme } } }";
+    let mut costs = Vec::new();
+    for token in [&few, &many] {
+        app.db.reset_statements();
+        let body = app.gql(query, Some(token)).await;
+        assert!(body["errors"].is_null(), "{body}");
+        costs.push(app.db.statements());
+    }
+    let body = app.gql(query, Some(&many)).await;
+    assert_eq!(
+        body["data"]["apiKeys"]["nodes"].as_array().map(Vec::len),
+        Some(50)
+    );
+    assert_eq!(
+        costs[0], costs[1],
+        "statement count grew with rows: {costs:?}"
+    );
+    // authenticate (1) + api keys page (1) + me (1) + profile loader (1) + preferences loader (1)
+    assert_eq!(costs[0], 5, "{costs:?}");
+}
+
+#[actix_web::test]
+async fn probes_metrics_and_graphiql_answer() {
+    let app = spawn_app().await;
+    let get = |uri: &str| TestRequest::get().uri(uri);
+    let app_svc = actix_web::test::init_service(
+        actix_web::App::new().configure(server::routes(app.state.clone())),
+    )
+    .await;
+    for (uri, status) in [
+        ("/healthz", 200),
+        ("/readyz", 200),
+        ("/metrics", 200),
+        ("/graphiql", 200),
+        ("/", 302),
+    ] {
+        let res = actix_web::test::call_service(&app_svc, get(uri).to_request()).await;
+        assert_eq!(res.status().as_u16(), status, "{uri}");
+    }
+    app.post_json(
+        serde_json::json!({ "query": "query Probe { __typename }", "operationName": "Probe" }),
+        None,
+    )
+    .await;
+    let res = actix_web::test::call_service(&app_svc, get("/metrics").to_request()).await;
+    let text = String::from_utf8(actix_web::test::read_body(res).await.to_vec()).unwrap();
+    assert!(
+        text.contains(r#"graphql_requests_total{operation="Probe",outcome="ok"} 1"#),
+        "{text}"
+    );
+}
