@@ -105,11 +105,14 @@ impl Auth {
             return Err(AuthError::InvalidToken);
         }
         if now - found.last_seen_at >= TOUCH_EVERY {
-            session::Entity::update_many()
-                .col_expr(session::Column::LastSeenAt, Expr::value(now))
-                .filter(session::Column::Id.eq(found.id))
-                .exec(db)
-                .await?;
+            touch::<session::Entity>(
+                db,
+                session::Column::LastSeenAt,
+                session::Column::Id,
+                found.id,
+                now,
+            )
+            .await?;
         }
         Ok(Actor {
             user_id: user.id,
@@ -127,15 +130,13 @@ impl Auth {
     ) -> Result<Actor, AuthError> {
         let now = self.clock.now();
         let hash = hash_token(token);
-        let key = api_key::Entity::find()
+        let (key, user) = api_key::Entity::find()
             .filter(api_key::Column::KeyHash.eq(hash.as_str()))
+            .find_also_related(user::Entity)
             .one(db)
             .await?
             .ok_or(AuthError::InvalidToken)?;
-        let user = user::Entity::find_by_id(key.user_id)
-            .one(db)
-            .await?
-            .ok_or(AuthError::InvalidToken)?;
+        let user = user.ok_or(AuthError::InvalidToken)?;
         let alive = key.is_active
             && key.expires_at.is_none_or(|at| at > now)
             && user.suspended_at.is_none()
@@ -144,11 +145,14 @@ impl Auth {
             return Err(AuthError::InvalidToken);
         }
         if key.last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
-            api_key::Entity::update_many()
-                .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
-                .filter(api_key::Column::Id.eq(key.id))
-                .exec(db)
-                .await?;
+            touch::<api_key::Entity>(
+                db,
+                api_key::Column::LastUsedAt,
+                api_key::Column::Id,
+                key.id,
+                now,
+            )
+            .await?;
         }
         Ok(Actor {
             user_id: user.id,
@@ -192,6 +196,22 @@ impl Auth {
         update.exec(db).await?;
         Ok(())
     }
+}
+
+/// Records that a credential was used: one update by primary key.
+async fn touch<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    column: E::Column,
+    id_column: E::Column,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), AuthError> {
+    E::update_many()
+        .col_expr(column, Expr::value(now))
+        .filter(id_column.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Which of a user's sessions to revoke.
