@@ -46,8 +46,9 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
     pub bind_addr: SocketAddr,
-    /// Apply pending migrations at start: on by default for SQLite, off otherwise.
-    #[arg(long, env = "MIGRATE")]
+    /// Apply pending migrations at start (`--migrate`, or `--migrate false`):
+    /// on by default for SQLite, off otherwise.
+    #[arg(long, env = "MIGRATE", num_args = 0..=1, default_missing_value = "true")]
     pub migrate: Option<bool>,
     /// `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
