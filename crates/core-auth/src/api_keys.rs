@@ -79,6 +79,7 @@ impl Auth {
     ///
     /// # Errors
     /// `FORBIDDEN` when called with an API key: keys cannot mint keys.
+    #[tracing::instrument(name = "auth.create_api_key", skip_all, err(level = "debug"))]
     pub async fn create_api_key(
         &self,
         db: &impl ConnectionTrait,
@@ -110,6 +111,7 @@ impl Auth {
     ///
     /// # Errors
     /// Internal, when the database fails.
+    #[tracing::instrument(name = "auth.list_api_keys", skip_all, err(level = "debug"))]
     pub async fn list_api_keys(
         &self,
         db: &impl ConnectionTrait,
@@ -127,6 +129,7 @@ impl Auth {
     /// # Errors
     /// `NOT_FOUND` when the key is not the caller's or is already revoked;
     /// `FORBIDDEN` when called with an API key.
+    #[tracing::instrument(name = "auth.revoke_api_key", skip_all, err(level = "debug"))]
     pub async fn revoke_api_key(
         &self,
         db: &impl ConnectionTrait,

@@ -29,6 +29,7 @@ impl Auth {
     ///
     /// # Errors
     /// `RATE_LIMITED` with the seconds left in the window.
+    #[tracing::instrument(name = "auth.reserve_attempt", skip_all, err(level = "debug"))]
     pub async fn reserve_attempt(
         &self,
         db: &impl ConnectionTrait,
@@ -65,6 +66,7 @@ impl Auth {
     ///
     /// # Errors
     /// Internal, when the database fails.
+    #[tracing::instrument(name = "auth.clear_attempts", skip_all, err(level = "debug"))]
     pub async fn clear_attempts(
         &self,
         db: &impl ConnectionTrait,

@@ -133,6 +133,7 @@ impl Auth {
     ///
     /// # Errors
     /// Internal, when the database fails.
+    #[tracing::instrument(name = "auth.update_profile", skip_all, err(level = "debug"))]
     pub async fn update_profile(
         &self,
         db: &impl ConnectionTrait,
@@ -185,6 +186,7 @@ impl Auth {
     ///
     /// # Errors
     /// Internal, when the database fails.
+    #[tracing::instrument(name = "auth.update_preferences", skip_all, err(level = "debug"))]
     pub async fn update_preferences(
         &self,
         db: &impl ConnectionTrait,

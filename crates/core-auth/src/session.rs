@@ -34,6 +34,7 @@ impl Auth {
     ///
     /// # Errors
     /// Internal, when randomness or the database fails.
+    #[tracing::instrument(name = "auth.issue_session", skip_all, err(level = "debug"))]
     pub async fn issue_session(
         &self,
         db: &impl ConnectionTrait,
@@ -67,6 +68,7 @@ impl Auth {
     ///
     /// # Errors
     /// `UNAUTHENTICATED` for unknown, expired, revoked or suspended credentials.
+    #[tracing::instrument(name = "auth.authenticate", skip_all, err(level = "debug"))]
     pub async fn authenticate(
         &self,
         db: &impl ConnectionTrait,
@@ -168,6 +170,7 @@ impl Auth {
     ///
     /// # Errors
     /// `FORBIDDEN` when called with an API key.
+    #[tracing::instrument(name = "auth.logout", skip_all, err(level = "debug"))]
     pub async fn logout(&self, db: &impl ConnectionTrait, actor: &Actor) -> Result<(), AuthError> {
         let session_id = actor.session_id().ok_or(AuthError::SessionRequired)?;
         self.revoke_sessions(db, actor.user_id, RevokeScope::Only(session_id))
@@ -178,6 +181,7 @@ impl Auth {
     ///
     /// # Errors
     /// Internal, when the database fails.
+    #[tracing::instrument(name = "auth.revoke_sessions", skip_all, err(level = "debug"))]
     pub async fn revoke_sessions(
         &self,
         db: &impl ConnectionTrait,

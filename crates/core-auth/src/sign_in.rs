@@ -30,6 +30,7 @@ impl Register {
     ///
     /// # Errors
     /// `BAD_USER_INPUT` naming the field at fault.
+    #[tracing::instrument(name = "auth.parse", skip_all, err(level = "debug"))]
     pub async fn parse(
         email: &str,
         password: String,
@@ -71,6 +72,7 @@ impl Auth {
     ///
     /// # Errors
     /// `CONFLICT` on `email` when the address is taken (in any letter case).
+    #[tracing::instrument(name = "auth.register", skip_all, err(level = "debug"))]
     pub async fn register(
         &self,
         db: &impl ConnectionTrait,
@@ -116,6 +118,7 @@ impl Auth {
     /// `UNAUTHENTICATED` alike for unknown email, wrong password and suspended
     /// account; `RATE_LIMITED` when the email is locked out; `BAD_USER_INPUT`
     /// for a malformed email or an over-long password.
+    #[tracing::instrument(name = "auth.login", skip_all, err(level = "debug"))]
     pub async fn login(
         &self,
         db: &DatabaseConnection,
@@ -182,6 +185,7 @@ impl Auth {
     ///
     /// # Errors
     /// `FORBIDDEN` with an API key; `BAD_USER_INPUT` on `currentPassword` when wrong.
+    #[tracing::instrument(name = "auth.change_password", skip_all, err(level = "debug"))]
     pub async fn change_password(
         &self,
         db: &impl ConnectionTrait,
@@ -210,6 +214,7 @@ impl Auth {
     ///
     /// # Errors
     /// Internal, when the database fails.
+    #[tracing::instrument(name = "auth.me", skip_all, err(level = "debug"))]
     pub async fn me(
         &self,
         db: &impl ConnectionTrait,
