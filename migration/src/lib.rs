@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_identity;
 mod m20261122_000002_account;
+mod m20261122_000003_audit;
 
 /// Runs every migration of the platform in order.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_identity::Migration),
             Box::new(m20261122_000002_account::Migration),
+            Box::new(m20261122_000003_audit::Migration),
         ]
     }
 }

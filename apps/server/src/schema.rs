@@ -5,10 +5,13 @@ use crate::protect::Protect;
 use async_graphql::{Context, MergedObject, MergedSubscription, Result, Schema, Subscription};
 use chrono::{DateTime, Utc};
 use core_auth::Auth;
+use core_auth::audit::AuditLogSink;
 use core_auth::graphql::{AuthMutation, AuthQuery};
 use futures_util::Stream;
+use kernel::audit::AuditSink;
 use kernel::error::{Error, ResultExt};
 use sea_orm::DatabaseConnection;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Every domain's queries.
@@ -63,12 +66,16 @@ pub const MAX_COMPLEXITY: usize = 2_500;
 
 /// Builds the schema with its shared data and protections.
 pub fn build_schema(db: DatabaseConnection, auth: Auth, introspection: bool) -> AppSchema {
+    let sink: Arc<dyn AuditSink> = Arc::new(AuditLogSink {
+        clock: auth.clock.clone(),
+    });
     let mut builder = Schema::build(
         Query::default(),
         Mutation::default(),
         Subscription::default(),
     )
     .data(db)
+    .data(sink)
     .data(auth)
     .extension(Protect(Limits::default()))
     .limit_depth(MAX_DEPTH)

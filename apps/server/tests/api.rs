@@ -221,3 +221,58 @@ async fn probes_metrics_and_graphiql_answer() {
         "{text}"
     );
 }
+
+#[actix_web::test]
+async fn each_successful_mutation_writes_one_audit_row_and_refusals_none() {
+    let app = spawn_app().await;
+    let token = app.register("audit@example.com").await;
+    assert_eq!(count(&app, "audit_logs").await, 1, "register is audited");
+    let body = app
+        .gql(
+            r#"mutation { createApiKey(input: {name: "ci"}) { secret apiKey { id } } }"#,
+            Some(&token),
+        )
+        .await;
+    let secret = body["data"]["createApiKey"]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let key_id = body["data"]["createApiKey"]["apiKey"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(count(&app, "audit_logs").await, 2);
+
+    app.gql("{ me { email } apiKeys { nodes { id } } }", Some(&token))
+        .await;
+    let refused = app
+        .gql(
+            r#"mutation { revokeApiKey(id: "01a20628-8f2d-7376-9d5a-fc9c1069799e") }"#,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(code(&refused), "NOT_FOUND");
+    assert_eq!(
+        count(&app, "audit_logs").await,
+        2,
+        "queries and refusals write nothing"
+    );
+
+    let db = &app.db.db;
+    let stmt = sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        "SELECT action, entity_type, entity_id, new_values, request_id FROM audit_logs WHERE action = 'createApiKey'",
+    );
+    let row = db.query_one_raw(stmt).await.expect("query").expect("row");
+    assert_eq!(row.try_get::<String>("", "entity_type").unwrap(), "api_key");
+    assert_eq!(row.try_get::<String>("", "entity_id").unwrap(), key_id);
+    assert_ne!(
+        row.try_get::<uuid::Uuid>("", "request_id").unwrap(),
+        uuid::Uuid::nil()
+    );
+    let new_values: serde_json::Value = row.try_get("", "new_values").unwrap();
+    assert_eq!(new_values["name"], "ci");
+    let text = new_values.to_string();
+    assert!(!text.contains(&secret), "{text}");
+    assert!(!text.contains(&kernel::crypto::hash_token(&secret)));
+}

@@ -74,6 +74,16 @@ pub fn permissions_of(key: &api_key::Model) -> Vec<Permission> {
         .unwrap_or_default()
 }
 
+/// What the audit log records of a key: never its hash.
+pub fn audit_view(key: &api_key::Model) -> serde_json::Value {
+    serde_json::json!({
+        "name": key.name,
+        "prefix": key.key_prefix,
+        "permissions": key.permissions,
+        "expiresAt": key.expires_at,
+    })
+}
+
 impl Auth {
     /// Creates a key for the caller; returns it with its secret, shown this once.
     ///

@@ -1,6 +1,7 @@
 //! Identity: accounts, sign-in, sessions, profiles, preferences and API keys.
 
 pub mod api_keys;
+pub mod audit;
 pub mod entity;
 pub mod error;
 pub mod graphql;

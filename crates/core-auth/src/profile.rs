@@ -20,19 +20,32 @@ pub type Patch<T> = Option<Option<T>>;
 const MAX_JSON_BYTES: usize = 16 * 1024;
 
 /// A parsed profile update. Text fields are trimmed and bounded by their column sizes.
-#[derive(Debug, Clone, Default)]
+/// Serialises as the fields it changes (`null` for a cleared one), for the audit log.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ProfileUpdate {
     /// `users.name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Patch<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub company_name: Patch<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub industry: Patch<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub monthly_revenue: Patch<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub employee_count: Patch<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub website: Patch<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Patch<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub goals: Patch<Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub current_tools: Patch<Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub referral_source: Patch<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub notes: Patch<String>,
 }
 
@@ -92,7 +105,8 @@ where
 }
 
 /// UI theme choices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Theme {
     Light,
     Dark,
@@ -119,12 +133,17 @@ impl Theme {
     }
 }
 
-/// A parsed preferences update.
-#[derive(Debug, Clone, Default)]
+/// A parsed preferences update; serialises as the fields it changes.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PreferencesUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub theme: Option<Theme>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_browser_config: Patch<Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default_workflow_settings: Patch<Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub notifications: Patch<Json>,
 }
 

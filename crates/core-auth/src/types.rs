@@ -52,14 +52,7 @@ pub fn optional_text(
     Ok(Some(value.to_owned()))
 }
 
-/// Where a request came from, recorded with sign-ins and sessions.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClientInfo {
-    /// The peer address as the server saw it.
-    pub ip: String,
-    /// The `User-Agent` header, if any.
-    pub user_agent: Option<String>,
-}
+pub use kernel::request::ClientInfo;
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 //! cryptography and time.
 
 pub mod actor;
+pub mod audit;
 pub mod clock;
 pub mod crypto;
 pub mod db;
@@ -15,5 +16,6 @@ pub mod page;
 pub mod request;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tx;
 
 pub use error::{Error, Result};

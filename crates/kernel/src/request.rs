@@ -15,6 +15,15 @@ pub async fn scope<F: Future>(id: Uuid, fut: F) -> F::Output {
     REQUEST_ID.scope(id, fut).await
 }
 
+/// Where a request came from, recorded with sign-ins, sessions and audit records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The peer address as the server saw it.
+    pub ip: String,
+    /// The `User-Agent` header, if any.
+    pub user_agent: Option<String>,
+}
+
 /// The current request id, or the nil id outside a request (tests, jobs).
 pub fn current_request_id() -> Uuid {
     REQUEST_ID.try_with(|id| *id).unwrap_or(Uuid::nil())

@@ -37,7 +37,14 @@ pub async fn spawn_app_with(introspection: bool) -> TestApp {
 impl TestApp {
     /// Sends a raw request and returns status and JSON body.
     pub async fn send(&self, req: test::TestRequest) -> (StatusCode, Value) {
-        let app = test::init_service(App::new().configure(routes(self.state.clone()))).await;
+        let app = test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(
+                    server::http::request_context,
+                ))
+                .configure(routes(self.state.clone())),
+        )
+        .await;
         let res = test::call_service(&app, req.to_request()).await;
         let status = res.status();
         let body = test::read_body(res).await;

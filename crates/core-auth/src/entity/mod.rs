@@ -1,6 +1,7 @@
 //! One file per table; behaviour lives in the services beside this module.
 
 pub mod api_key;
+pub mod audit_log;
 pub mod login_attempt;
 pub mod session;
 pub mod user;

@@ -87,8 +87,10 @@ impl AuthMutation {
         let req = Register::parse(&input.email, input.password, input.name)
             .await
             .gql()?;
-        let txn = ctx.begin().await?;
+        let mut txn = ctx.begin().await?;
         let issued = auth(ctx).register(&txn, req, &client(ctx)).await.gql()?;
+        txn.acting_user(issued.user.id);
+        txn.subject("user", issued.user.id);
         txn.commit().await.gql()?;
         Ok(issued.into())
     }
@@ -106,8 +108,9 @@ impl AuthMutation {
     /// Revokes the session this request was made with.
     async fn logout(&self, ctx: &Context<'_>) -> Result<bool> {
         let actor = ctx.actor()?;
-        let txn = ctx.begin().await?;
+        let mut txn = ctx.begin().await?;
         auth(ctx).logout(&txn, actor).await.gql()?;
+        txn.subject("session", actor.session_id().unwrap_or_default());
         txn.commit().await.gql()?;
         Ok(true)
     }
@@ -117,11 +120,12 @@ impl AuthMutation {
         let actor = ctx.writer()?;
         let new = NewPassword::parse("newPassword", input.new_password).gql()?;
         let new = new.hash().await.gql()?;
-        let txn = ctx.begin().await?;
+        let mut txn = ctx.begin().await?;
         auth(ctx)
             .change_password(&txn, actor, input.current_password, new)
             .await
             .gql()?;
+        txn.subject("user", actor.user_id);
         txn.commit().await.gql()?;
         Ok(true)
     }
@@ -130,8 +134,10 @@ impl AuthMutation {
     async fn update_profile(&self, ctx: &Context<'_>, input: UpdateProfileInput) -> Result<User> {
         let actor = ctx.writer()?;
         let update = input.parse().gql()?;
-        let txn = ctx.begin().await?;
+        let mut txn = ctx.begin().await?;
+        txn.changes(None, serde_json::to_value(&update).ok());
         let user = auth(ctx).update_profile(&txn, actor, update).await.gql()?;
+        txn.subject("user_profile", user.id);
         txn.commit().await.gql()?;
         Ok(user.into())
     }
@@ -165,8 +171,10 @@ impl AuthMutation {
             .map(|ps| ps.into_iter().map(Into::into).collect());
         let req =
             CreateApiKey::parse(auth(ctx), input.name, input.expires_at, permissions).gql()?;
-        let txn = ctx.begin().await?;
+        let mut txn = ctx.begin().await?;
         let (key, secret) = auth(ctx).create_api_key(&txn, actor, req).await.gql()?;
+        txn.subject("api_key", key.id);
+        txn.changes(None, Some(crate::api_keys::audit_view(&key)));
         txn.commit().await.gql()?;
         Ok(CreatedApiKey {
             api_key: key.into(),
@@ -178,8 +186,9 @@ impl AuthMutation {
     async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
         let actor = ctx.writer()?;
         let id = parse_id(&id, "id").gql()?;
-        let txn = ctx.begin().await?;
+        let mut txn = ctx.begin().await?;
         auth(ctx).revoke_api_key(&txn, actor, id).await.gql()?;
+        txn.subject("api_key", id);
         txn.commit().await.gql()?;
         Ok(true)
     }
