@@ -21,6 +21,7 @@ use core_auth::types::ClientInfo;
 use futures_util::StreamExt;
 use kernel::actor::Actor;
 use kernel::error::Code;
+use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use serde_json::json;
@@ -376,13 +377,23 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
+/// Ready when the database answers and holds every migration this binary knows,
+/// so a load balancer never routes to a server whose tables are missing.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    if kernel::db::is_ready(&state.db).await {
-        HttpResponse::Ok().content_type("text/plain").body("ready")
-    } else {
+    let unavailable = |why: &'static str| {
         HttpResponse::ServiceUnavailable()
             .content_type("text/plain")
-            .body("database unavailable")
+            .body(why)
+    };
+    if !kernel::db::is_ready(&state.db).await {
+        return unavailable("database unavailable");
+    }
+    match Migrator::get_pending_migrations_read_only(&state.db).await {
+        Ok(pending) if pending.is_empty() => {
+            HttpResponse::Ok().content_type("text/plain").body("ready")
+        }
+        Ok(_) => unavailable("migrations pending"),
+        Err(_) => unavailable("migrations not applied"),
     }
 }
 

@@ -39,16 +39,47 @@ async fn main() -> anyhow::Result<()> {
         max_body_bytes: config.max_body_bytes,
     };
     tracing::info!(addr = %config.bind_addr, "serving GraphiQL at http://{}/graphiql", config.bind_addr);
-    HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .wrap(Compress::default())
             .wrap(from_fn(http::request_context))
             .configure(routes(state.clone()))
     })
+    // actix stops at once on SIGINT; we want Ctrl-C to drain like SIGTERM.
+    .disable_signals()
     .bind(config.bind_addr)
     .with_context(|| format!("cannot listen on {}", config.bind_addr))?
     .shutdown_timeout(30)
-    .run()
-    .await
-    .context("server stopped with an error")
+    .run();
+    let handle = server.handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        handle.stop(true).await;
+    });
+    server.await.context("server stopped with an error")
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {},
+                    _ = terminate.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
 }

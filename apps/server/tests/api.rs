@@ -276,3 +276,26 @@ async fn each_successful_mutation_writes_one_audit_row_and_refusals_none() {
     assert!(!text.contains(&secret), "{text}");
     assert!(!text.contains(&kernel::crypto::hash_token(&secret)));
 }
+
+#[actix_web::test]
+async fn readiness_needs_every_migration_applied() {
+    let app = spawn_app().await;
+    let ready = |app: &common::TestApp| {
+        let state = app.state.clone();
+        async move {
+            let svc = actix_web::test::init_service(
+                actix_web::App::new().configure(server::routes(state)),
+            )
+            .await;
+            let res =
+                actix_web::test::call_service(&svc, TestRequest::get().uri("/readyz").to_request())
+                    .await;
+            res.status().as_u16()
+        }
+    };
+    assert_eq!(ready(&app).await, 200);
+    <migration::Migrator as migration::MigratorTrait>::down(&app.db.db, Some(1))
+        .await
+        .expect("roll back one");
+    assert_eq!(ready(&app).await, 503);
+}
