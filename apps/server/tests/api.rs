@@ -299,3 +299,43 @@ async fn readiness_needs_every_migration_applied() {
         .expect("roll back one");
     assert_eq!(ready(&app).await, 503);
 }
+
+#[actix_web::test]
+async fn first_profile_and_preferences_update_creates_them() {
+    let app = spawn_app().await;
+    let token = app.register("profile@example.com").await;
+    let body = app
+        .gql(
+            r#"mutation { updateProfile(input: {name: "Ada", companyName: "Acme", website: "https://acme.test"}) { name profile { companyName website } } }"#,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["updateProfile"]["profile"]["companyName"], "Acme",
+        "{body}"
+    );
+    assert_eq!(body["data"]["updateProfile"]["name"], "Ada");
+    let body = app
+        .gql(
+            r#"mutation { updatePreferences(input: {theme: DARK}) { theme } }"#,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(body["data"]["updatePreferences"]["theme"], "DARK", "{body}");
+    let body = app
+        .gql(
+            r#"mutation { updateProfile(input: {website: "ftp://acme.test"}) { name } }"#,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(code(&body), "BAD_USER_INPUT");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "website");
+    let me = app
+        .gql(
+            "{ me { name profile { companyName website } preferences { theme } } }",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(me["data"]["me"]["profile"]["website"], "https://acme.test");
+    assert_eq!(me["data"]["me"]["preferences"]["theme"], "DARK");
+}

@@ -7,7 +7,7 @@ use kernel::actor::Actor;
 use kernel::id::new_id;
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, Set, TryIntoModel,
+    QueryFilter, Set,
 };
 use serde_json::Value as Json;
 use std::collections::HashMap;
@@ -177,6 +177,7 @@ impl Auth {
             .filter(user_profile::Column::UserId.eq(actor.user_id))
             .one(db)
             .await?;
+        let is_new = existing.is_none();
         let mut p = match existing {
             Some(found) => found.into_active_model(),
             None => user_profile::ActiveModel {
@@ -197,7 +198,12 @@ impl Auth {
         apply(&mut p.referral_source, update.referral_source);
         apply(&mut p.notes, update.notes);
         p.updated_at = Set(now);
-        p.save(db).await?;
+        // `save` decides insert-or-update by whether the key is set, and ours always is.
+        if is_new {
+            p.insert(db).await?;
+        } else {
+            p.update(db).await?;
+        }
         Ok(user)
     }
 
@@ -217,6 +223,7 @@ impl Auth {
             .filter(user_preference::Column::UserId.eq(actor.user_id))
             .one(db)
             .await?;
+        let is_new = existing.is_none();
         let mut p = match existing {
             Some(found) => found.into_active_model(),
             None => user_preference::ActiveModel {
@@ -237,7 +244,12 @@ impl Auth {
         );
         apply(&mut p.notifications, update.notifications);
         p.updated_at = Set(now);
-        Ok(p.save(db).await?.try_into_model()?)
+        let saved = if is_new {
+            p.insert(db).await?
+        } else {
+            p.update(db).await?
+        };
+        Ok(saved)
     }
 }
 

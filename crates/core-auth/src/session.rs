@@ -48,7 +48,7 @@ impl Auth {
             id: Set(new_id()),
             user_id: Set(user.id),
             token_hash: Set(hash_token(&token)),
-            ip_address: Set(Some(client.ip.clone())),
+            ip_address: Set(Some(client.ip.chars().take(45).collect())),
             user_agent: Set(client.user_agent.clone()),
             created_at: Set(now),
             last_seen_at: Set(now),

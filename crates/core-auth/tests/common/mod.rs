@@ -1,0 +1,157 @@
+//! Fixtures shared by the integration tests: a fresh migrated database, an
+//! `Auth` driven by a manual clock, registered users and error helpers.
+//!
+//! Every test file compiles this module on its own and uses a different part
+//! of it, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+use chrono::{DateTime, Utc};
+use core_auth::api_keys::CreateApiKey;
+use core_auth::entity::{api_key, user};
+use core_auth::session::IssuedSession;
+use core_auth::sign_in::Register;
+use core_auth::types::ClientInfo;
+use core_auth::{Auth, AuthError, AuthSettings};
+use kernel::actor::{Actor, Permission};
+use kernel::clock::{ManualClock, SharedClock};
+use kernel::error::Code;
+use kernel::testing::TestDb;
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
+    PaginatorTrait, Set,
+};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The password every fixture user registers with.
+pub const PASSWORD: &str = "correct horse battery staple";
+/// A password that is never anyone's.
+pub const WRONG: &str = "not the password at all";
+
+/// A fresh database and services with the default rules.
+pub async fn setup() -> (TestDb, Auth, Arc<ManualClock>) {
+    setup_with(AuthSettings::default()).await
+}
+
+/// A fresh database and services with these rules.
+pub async fn setup_with(settings: AuthSettings) -> (TestDb, Auth, Arc<ManualClock>) {
+    let db = TestDb::new::<migration::Migrator>().await;
+    let clock = ManualClock::new();
+    let shared: SharedClock = clock.clone();
+    (db, Auth::new(settings, shared), clock)
+}
+
+/// Where the test requests come from.
+pub fn client() -> ClientInfo {
+    ClientInfo {
+        ip: "203.0.113.7".into(),
+        user_agent: Some("core-auth-tests/1.0".into()),
+    }
+}
+
+/// Registers `email` with [`PASSWORD`] and returns its first session.
+pub async fn user(auth: &Auth, db: &impl ConnectionTrait, email: &str) -> IssuedSession {
+    let req = Register::parse(email, PASSWORD.into(), None)
+        .await
+        .expect("valid registration");
+    auth.register(db, req, &client())
+        .await
+        .expect("registration succeeds")
+}
+
+/// Signs in from [`client`].
+pub async fn login(
+    auth: &Auth,
+    db: &DatabaseConnection,
+    email: &str,
+    password: &str,
+) -> Result<IssuedSession, AuthError> {
+    auth.login(db, email, password.into(), &client()).await
+}
+
+/// The actor a session token resolves to.
+pub async fn actor(auth: &Auth, db: &impl ConnectionTrait, session: &IssuedSession) -> Actor {
+    auth.authenticate(db, &session.token)
+        .await
+        .expect("fresh session authenticates")
+}
+
+/// Creates a key for `actor` with these permissions (read and write when `None`).
+pub async fn api_key(
+    auth: &Auth,
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    name: &str,
+    expires_at: Option<DateTime<Utc>>,
+    permissions: Option<Vec<Permission>>,
+) -> (api_key::Model, String) {
+    let req =
+        CreateApiKey::parse(auth, name.into(), expires_at, permissions).expect("valid key request");
+    auth.create_api_key(db, actor, req)
+        .await
+        .expect("key is created")
+}
+
+/// Suspends a user directly in the table, as an operator would.
+pub async fn suspend(db: &impl ConnectionTrait, user_id: Uuid, at: DateTime<Utc>) {
+    let found = user::Entity::find_by_id(user_id)
+        .one(db)
+        .await
+        .expect("query user")
+        .expect("user exists");
+    let mut active = found.into_active_model();
+    active.suspended_at = Set(Some(at));
+    active.suspension_reason = Set(Some("abuse".into()));
+    active.update(db).await.expect("suspend user");
+}
+
+/// Rows in `E`'s table.
+pub async fn count<E>(db: &impl ConnectionTrait) -> u64
+where
+    E: EntityTrait,
+    E::Model: Sync,
+{
+    E::find().count(db).await.expect("count rows")
+}
+
+/// The API error a refused call answers with; panics when the call succeeded.
+pub trait Refused {
+    /// The refusal as the API shows it.
+    fn refused(self) -> kernel::Error;
+}
+
+impl<T: std::fmt::Debug> Refused for Result<T, AuthError> {
+    #[track_caller]
+    fn refused(self) -> kernel::Error {
+        self.expect_err("the call should have been refused").into()
+    }
+}
+
+impl<T: std::fmt::Debug> Refused for Result<T, kernel::Error> {
+    #[track_caller]
+    fn refused(self) -> kernel::Error {
+        self.expect_err("the call should have been refused")
+    }
+}
+
+/// The API code of a refusal.
+pub fn code(err: AuthError) -> Code {
+    kernel::Error::from(err).code()
+}
+
+/// The input field a `BAD_USER_INPUT` or `CONFLICT` names.
+pub fn field(err: &kernel::Error) -> Option<&str> {
+    match err {
+        kernel::Error::BadInput { field, .. } => Some(field),
+        kernel::Error::Conflict { field, .. } => field.as_deref(),
+        _ => None,
+    }
+}
+
+/// The `retry_after` of a `RATE_LIMITED` refusal.
+pub fn retry_after(err: &kernel::Error) -> Option<u64> {
+    match err {
+        kernel::Error::RateLimited { retry_after } => Some(*retry_after),
+        _ => None,
+    }
+}
