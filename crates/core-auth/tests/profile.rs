@@ -7,8 +7,7 @@ use core_auth::Auth;
 use core_auth::entity::{user, user_preference, user_profile};
 use core_auth::profile::{PreferencesUpdate, ProfileUpdate, Theme};
 use kernel::actor::Actor;
-use kernel::clock::Clock;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -102,26 +101,6 @@ async fn update_profile_creates_then_patches() {
     profile_updates_create_then_patch(&auth, &t.db, &ada).await;
 }
 
-#[tokio::test]
-async fn update_profile_patches_an_existing_profile() {
-    let (t, auth, clock) = setup().await;
-    let session = user(&auth, &t.db, "ada@x.com").await;
-    let ada = actor(&auth, &t.db, &session).await;
-    // An empty profile, as onboarding would leave it; avoids the creation bug above.
-    user_profile::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        user_id: Set(ada.user_id),
-        created_at: Set(clock.now()),
-        updated_at: Set(clock.now()),
-        ..Default::default()
-    }
-    .insert(&t.db)
-    .await
-    .unwrap();
-
-    profile_updates_create_then_patch(&auth, &t.db, &ada).await;
-}
-
 /// Runs the preference updates against `ada`, whether or not a row exists yet.
 async fn preference_updates(auth: &Auth, db: &impl ConnectionTrait, ada: &Actor) {
     let prefs = auth
@@ -181,27 +160,6 @@ async fn preferences_default_to_light_theme_and_update() {
     let session = user(&auth, &t.db, "ada@x.com").await;
     let ada = actor(&auth, &t.db, &session).await;
     assert_eq!(count::<user_preference::Entity>(&t.db).await, 0);
-
-    preference_updates(&auth, &t.db, &ada).await;
-}
-
-#[tokio::test]
-async fn update_preferences_patches_existing_preferences() {
-    let (t, auth, clock) = setup().await;
-    let session = user(&auth, &t.db, "ada@x.com").await;
-    let ada = actor(&auth, &t.db, &session).await;
-    // The row first use should create; avoids the creation bug above.
-    user_preference::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        user_id: Set(ada.user_id),
-        theme: Set(Theme::Light.as_str().into()),
-        created_at: Set(clock.now()),
-        updated_at: Set(clock.now()),
-        ..Default::default()
-    }
-    .insert(&t.db)
-    .await
-    .unwrap();
 
     preference_updates(&auth, &t.db, &ada).await;
 }
