@@ -7,7 +7,7 @@ use core_auth::Auth;
 use core_auth::entity::{user, user_preference, user_profile};
 use core_auth::profile::{PreferencesUpdate, ProfileUpdate, Theme};
 use kernel::actor::Actor;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 use uuid::Uuid;
 
