@@ -662,3 +662,60 @@ async fn rotation_counts_and_leaves_rows_that_do_not_open() {
     assert_eq!((again.resealed, again.failed), (0, 1));
     assert_eq!(row(&t.db, bad.id).await, bad_after);
 }
+
+#[tokio::test]
+async fn rotation_resumes_with_only_the_rows_still_under_old_keys() {
+    let (t, auth, _clock) = setup().await;
+    let ada = actor(&auth, &t.db, &user(&auth, &t.db, "ada@x.com").await).await;
+    let (old_keys, old_text) = ring(&[1]);
+    let a = store(&auth, &t.db, &ada, &old_keys, "a", "secret-a").await;
+    let b = store(&auth, &t.db, &ada, &old_keys, "b", "secret-b").await;
+    let keys = KeyRing::parse(&format!(
+        "{old_text},{}",
+        KeyRing::generate_entry(2).unwrap()
+    ))
+    .unwrap();
+    // As if an interrupted run had re-sealed "a" already.
+    let update = CredentialUpdate::parse(None, None, None, None, Some("secret-a".into())).unwrap();
+    auth.update_credential(&t.db, &ada, &keys, a.id, update)
+        .await
+        .unwrap();
+    let a_before = row(&t.db, a.id).await;
+
+    let report = rotate(&t.db, &keys, 1).await.unwrap();
+    assert_eq!((report.resealed, report.skipped), (1, 0), "only b was left");
+    assert_eq!(row(&t.db, a.id).await, a_before, "a is not touched again");
+    assert_eq!(row(&t.db, b.id).await.key_version, 2);
+}
+
+#[tokio::test]
+async fn concurrent_rotations_reseal_each_row_exactly_once() {
+    let (t, auth, _clock) = setup().await;
+    let ada = actor(&auth, &t.db, &user(&auth, &t.db, "ada@x.com").await).await;
+    let (old_keys, old_text) = ring(&[1]);
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        let name = format!("c{n}");
+        ids.push(store(&auth, &t.db, &ada, &old_keys, &name, &name).await.id);
+    }
+    let keys = KeyRing::parse(&format!(
+        "{old_text},{}",
+        KeyRing::generate_entry(2).unwrap()
+    ))
+    .unwrap();
+
+    let (one, two) = tokio::join!(rotate(&t.db, &keys, 3), rotate(&t.db, &keys, 3));
+    let (one, two) = (one.unwrap(), two.unwrap());
+    assert_eq!(one.resealed + two.resealed, 12, "{one:?} {two:?}");
+    assert_eq!(one.failed + two.failed, 0);
+    for (n, id) in ids.iter().enumerate() {
+        let (opened, secret) = auth
+            .reveal_credential(&t.db, &ada, &keys, *id)
+            .await
+            .unwrap();
+        assert_eq!(
+            (opened.key_version, secret.expose()),
+            (2, format!("c{n}").as_str())
+        );
+    }
+}
