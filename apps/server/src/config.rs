@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// The AI-agency automation platform's GraphQL server.
 #[derive(Parser, Debug, Clone)]
@@ -23,6 +24,64 @@ pub enum Command {
     Serve,
     /// Prints the GraphQL schema (SDL) and exits.
     Schema,
+    /// Credential vault maintenance.
+    Vault {
+        /// The vault task.
+        #[command(subcommand)]
+        command: VaultCommand,
+    },
+}
+
+/// Credential vault tasks.
+#[derive(Subcommand, Debug, Clone)]
+pub enum VaultCommand {
+    /// Re-seals every credential under the newest key of `VAULT_KEYS`;
+    /// resumable, and safe to run twice or concurrently.
+    Rotate {
+        /// Credentials re-sealed per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch_size: u64,
+    },
+    /// Prints a fresh random key as one `VAULT_KEYS` entry.
+    NewKey {
+        /// The entry's version: higher than every version in use.
+        #[arg(long, default_value_t = 1)]
+        version: u32,
+    },
+}
+
+/// The deployment kind: production refuses the development conveniences.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    /// A developer machine: missing keys are generated into the data folder.
+    Development,
+    /// A deployment: every secret setting must be given.
+    Production,
+}
+
+/// A setting holding key material; its `Debug` never shows the value.
+#[derive(Clone)]
+pub struct Sensitive(String);
+
+impl Sensitive {
+    /// The value, for the one place that parses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl std::str::FromStr for Sensitive {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
 }
 
 /// How logs are written.
@@ -65,6 +124,17 @@ pub struct Config {
     /// A session ends this many seconds after sign-in.
     #[arg(long, env = "SESSION_ABSOLUTE_TIMEOUT_SECS", default_value_t = 30 * 24 * 3600)]
     pub session_absolute_timeout_secs: i64,
+    /// `development` or `production`.
+    #[arg(long, env = "APP_ENV", value_enum, default_value_t = AppEnv::Development)]
+    pub app_env: AppEnv,
+    /// The credential vault's keys: `VERSION:BASE64KEY` entries separated by
+    /// commas; the highest version seals. Required in production.
+    #[arg(long, env = "VAULT_KEYS", hide_env_values = true)]
+    pub vault_keys: Option<Sensitive>,
+    /// Where development keys are generated when `VAULT_KEYS` is unset
+    /// (default: `vault.keys` beside the SQLite file, or under `data/`).
+    #[arg(long, env = "VAULT_KEYS_FILE")]
+    pub vault_keys_file: Option<PathBuf>,
 }
 
 impl Config {

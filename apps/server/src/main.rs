@@ -19,6 +19,10 @@ async fn main() -> anyhow::Result<()> {
     }
     let config = cli.config;
     telemetry::init(config.log_format);
+    if let Some(Command::Vault { command }) = cli.command {
+        return server::vault::run(&config, command).await;
+    }
+    let keys = server::vault::key_ring(&config).context("invalid configuration")?;
     let auth_settings = config
         .auth_settings()
         .map_err(anyhow::Error::msg)
@@ -32,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let auth = core_auth::Auth::new(auth_settings, kernel::clock::system());
     let state = AppState {
-        schema: build_schema(db.clone(), auth.clone(), config.introspection),
+        schema: build_schema(db.clone(), auth.clone(), keys, config.introspection),
         db,
         auth,
         metrics: Arc::new(Metrics::default()),

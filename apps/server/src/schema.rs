@@ -6,9 +6,10 @@ use async_graphql::{Context, MergedObject, MergedSubscription, Result, Schema, S
 use chrono::{DateTime, Utc};
 use core_auth::Auth;
 use core_auth::audit::AuditLogSink;
-use core_auth::graphql::{AuthMutation, AuthQuery};
+use core_auth::graphql::{AuthMutation, AuthQuery, VaultMutation, VaultQuery};
 use futures_util::Stream;
 use kernel::audit::AuditSink;
+use kernel::crypto::KeyRing;
 use kernel::error::{Error, ResultExt};
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
@@ -16,11 +17,11 @@ use std::time::Duration;
 
 /// Every domain's queries.
 #[derive(MergedObject, Default)]
-pub struct Query(AuthQuery);
+pub struct Query(AuthQuery, VaultQuery);
 
 /// Every domain's mutations.
 #[derive(MergedObject, Default)]
-pub struct Mutation(AuthMutation);
+pub struct Mutation(AuthMutation, VaultMutation);
 
 /// Every domain's subscriptions.
 #[derive(MergedSubscription, Default)]
@@ -64,8 +65,13 @@ pub const MAX_DEPTH: usize = 15;
 /// See [`MAX_DEPTH`].
 pub const MAX_COMPLEXITY: usize = 2_500;
 
-/// Builds the schema with its shared data and protections.
-pub fn build_schema(db: DatabaseConnection, auth: Auth, introspection: bool) -> AppSchema {
+/// Builds the schema with its shared data and protections; `keys` seal the credential vault.
+pub fn build_schema(
+    db: DatabaseConnection,
+    auth: Auth,
+    keys: KeyRing,
+    introspection: bool,
+) -> AppSchema {
     let sink: Arc<dyn AuditSink> = Arc::new(AuditLogSink {
         clock: auth.clock.clone(),
     });
@@ -77,6 +83,7 @@ pub fn build_schema(db: DatabaseConnection, auth: Auth, introspection: bool) -> 
     .data(db)
     .data(sink)
     .data(auth)
+    .data(keys)
     .extension(Protect(Limits::default()))
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
@@ -94,5 +101,6 @@ pub fn sdl() -> String {
     // The schema's shape does not depend on its data; a disconnected handle suffices.
     let db = DatabaseConnection::default();
     let auth = Auth::new(Default::default(), kernel::clock::system());
-    build_schema(db, auth, true).sdl()
+    let keys = KeyRing::single(1, [0; 32]);
+    build_schema(db, auth, keys, true).sdl()
 }

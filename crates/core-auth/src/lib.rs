@@ -12,6 +12,7 @@ pub mod session;
 pub mod settings;
 pub mod sign_in;
 pub mod types;
+pub mod vault;
 
 pub use error::AuthError;
 pub use settings::{Auth, AuthSettings};

@@ -16,6 +16,7 @@ use subtle::ConstantTimeEq;
 /// Bytes of randomness in every token we issue (256 bits).
 pub const TOKEN_BYTES: usize = 32;
 const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
 
 /// A URL-safe random token carrying `TOKEN_BYTES` of entropy.
 ///
@@ -63,6 +64,54 @@ pub struct Sealed {
     pub ciphertext: Vec<u8>,
 }
 
+impl Sealed {
+    /// The nonce, the encrypted body and the authentication tag, each base64:
+    /// the three text columns (`iv`, `encrypted_data`, `auth_tag`) of seed-shaped tables.
+    pub fn to_parts(&self) -> SealedParts {
+        let (nonce, rest) = self
+            .ciphertext
+            .split_at(NONCE_LEN.min(self.ciphertext.len()));
+        let (body, tag) = rest.split_at(rest.len().saturating_sub(TAG_LEN));
+        SealedParts {
+            iv: STANDARD.encode(nonce),
+            ciphertext: STANDARD.encode(body),
+            auth_tag: STANDARD.encode(tag),
+        }
+    }
+
+    /// Reassembles a sealed secret from its stored parts.
+    ///
+    /// # Errors
+    /// `DoesNotOpen` when a part is not base64 or has the wrong length.
+    pub fn from_parts(key_version: u32, parts: &SealedParts) -> Result<Self, CryptoError> {
+        let decode = |text: &str| STANDARD.decode(text).map_err(|_| CryptoError::DoesNotOpen);
+        let nonce = decode(&parts.iv)?;
+        let body = decode(&parts.ciphertext)?;
+        let tag = decode(&parts.auth_tag)?;
+        if nonce.len() != NONCE_LEN || tag.len() != TAG_LEN {
+            return Err(CryptoError::DoesNotOpen);
+        }
+        let mut ciphertext = nonce;
+        ciphertext.extend_from_slice(&body);
+        ciphertext.extend_from_slice(&tag);
+        Ok(Self {
+            key_version,
+            ciphertext,
+        })
+    }
+}
+
+/// A sealed secret as three base64 texts; see [`Sealed::to_parts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedParts {
+    /// The 96-bit nonce.
+    pub iv: String,
+    /// The encrypted body, as long as the plaintext.
+    pub ciphertext: String,
+    /// The 128-bit GCM tag.
+    pub auth_tag: String,
+}
+
 /// Versioned AES-256 keys; the newest version seals, every version opens.
 #[derive(Clone)]
 pub struct KeyRing {
@@ -105,6 +154,14 @@ impl KeyRing {
             return Err(CryptoError::BadKeyRing("no keys"));
         }
         Ok(Self { keys })
+    }
+
+    /// A ring of one key, for callers that hold raw key bytes.
+    pub fn single(version: u32, key: [u8; 32]) -> Self {
+        let cipher = Aes256Gcm::new(&key.into());
+        Self {
+            keys: BTreeMap::from([(version, cipher)]),
+        }
     }
 
     /// A fresh random key, formatted as one key ring entry with the given version.
@@ -253,6 +310,30 @@ mod tests {
             other.open(&old, b""),
             Err(CryptoError::UnknownKeyVersion(1))
         );
+    }
+
+    #[test]
+    fn sealed_parts_round_trip_and_reject_bad_lengths() {
+        let (ring, _) = ring(&[1]);
+        let sealed = ring.seal(b"sk-live-123", b"aad").unwrap();
+        let parts = sealed.to_parts();
+        assert_eq!(STANDARD.decode(&parts.iv).unwrap().len(), NONCE_LEN);
+        assert_eq!(STANDARD.decode(&parts.auth_tag).unwrap().len(), TAG_LEN);
+        let back = Sealed::from_parts(1, &parts).unwrap();
+        assert_eq!(ring.open(&back, b"aad").unwrap(), b"sk-live-123");
+        let short = SealedParts {
+            iv: STANDARD.encode([0u8; 4]),
+            ..parts
+        };
+        assert_eq!(Sealed::from_parts(1, &short), Err(CryptoError::DoesNotOpen));
+    }
+
+    #[test]
+    fn single_key_ring_seals_under_its_version() {
+        let ring = KeyRing::single(7, [9u8; 32]);
+        let sealed = ring.seal(b"x", b"").unwrap();
+        assert_eq!(sealed.key_version, 7);
+        assert_eq!(ring.open(&sealed, b"").unwrap(), b"x");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod api_key;
 pub mod audit_log;
+pub mod credential;
 pub mod login_attempt;
 pub mod session;
 pub mod user;

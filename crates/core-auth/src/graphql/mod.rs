@@ -4,9 +4,11 @@
 mod inputs;
 mod loaders;
 mod types;
+mod vault;
 
 pub use loaders::{PreferencesLoader, ProfileLoader, register_loaders};
 pub use types::{ApiKey, AuthPayload, CreatedApiKey, User, UserPreferences, UserProfile};
+pub use vault::{Credential, RevealedCredential, VaultMutation, VaultQuery};
 
 use crate::Auth;
 use crate::api_keys::CreateApiKey;

@@ -1,0 +1,159 @@
+//! Where the credential vault's key ring comes from: `VAULT_KEYS`, or on the
+//! embedded default a key generated into the data folder on first run.
+
+use crate::config::{AppEnv, Config, VaultCommand};
+use anyhow::Context;
+use kernel::crypto::{CryptoError, KeyRing};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The file name of the generated development key ring.
+pub const KEY_FILE_NAME: &str = "vault.keys";
+
+/// Why no key ring could be loaded. Never carries key material.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyRingError {
+    /// Production refuses to invent keys: a lost key file would lose every secret.
+    #[error(
+        "VAULT_KEYS must be set when APP_ENV=production: give one or more VERSION:BASE64KEY \
+         entries of 32-byte keys separated by commas (`server vault new-key` prints one)"
+    )]
+    MissingInProduction,
+    /// `VAULT_KEYS` does not parse.
+    #[error("VAULT_KEYS is malformed: {0}")]
+    Malformed(CryptoError),
+    /// The key file cannot be read or created.
+    #[error("cannot use the vault key file {path}: {source}")]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O failure.
+        source: std::io::Error,
+    },
+    /// The key file exists but does not parse.
+    #[error("the vault key file {path} is malformed: {source}")]
+    KeyFileMalformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: CryptoError,
+    },
+}
+
+/// The key ring `config` describes.
+///
+/// # Errors
+/// In production without `VAULT_KEYS`; when the keys are malformed; when the
+/// development key file cannot be read or created.
+pub fn key_ring(config: &Config) -> Result<KeyRing, KeyRingError> {
+    match (&config.vault_keys, config.app_env) {
+        (Some(text), _) => KeyRing::parse(text.expose()).map_err(KeyRingError::Malformed),
+        (None, AppEnv::Production) => Err(KeyRingError::MissingInProduction),
+        (None, AppEnv::Development) => load_or_create_key_file(&key_file_path(config)),
+    }
+}
+
+/// The development key file: `VAULT_KEYS_FILE`, else beside the SQLite
+/// database file, else `data/vault.keys`.
+pub fn key_file_path(config: &Config) -> PathBuf {
+    if let Some(path) = &config.vault_keys_file {
+        return path.clone();
+    }
+    let sqlite_file = kernel::db::is_sqlite(&config.database_url)
+        .then(|| {
+            config
+                .database_url
+                .trim_start_matches("sqlite://")
+                .trim_start_matches("sqlite:")
+                .split('?')
+                .next()
+                .unwrap_or_default()
+        })
+        .filter(|path| !path.is_empty() && !path.starts_with(':'));
+    let dir = sqlite_file
+        .and_then(|file| Path::new(file).parent())
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("data"), Path::to_path_buf);
+    dir.join(KEY_FILE_NAME)
+}
+
+/// Reads the key ring in `path`, first creating it with one fresh key (version 1,
+/// mode 0600) when it does not exist. The key is written to a temporary file
+/// and linked into place, which fails if the file exists: two processes
+/// starting together end up with the same complete key file.
+///
+/// # Errors
+/// When the file cannot be created or read, or does not parse.
+pub fn load_or_create_key_file(path: &Path) -> Result<KeyRing, KeyRingError> {
+    let io = |source| KeyRingError::KeyFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    let malformed = |source| KeyRingError::KeyFileMalformed {
+        path: path.to_path_buf(),
+        source,
+    };
+    if !path.exists() {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let entry = KeyRing::generate_entry(1).map_err(malformed)?;
+        let tmp = path.with_extension(format!("{}.tmp", uuid::Uuid::now_v7().simple()));
+        let written = write_private(&tmp, &format!("{entry}\n"));
+        let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {
+                tracing::warn!(path = %path.display(), "generated a vault key; back it up, or set VAULT_KEYS");
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    KeyRing::parse(&text.replace('\n', ",")).map_err(malformed)
+}
+
+/// Writes `text` to a new file only its owner can read.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+/// Runs a `server vault` task.
+///
+/// # Errors
+/// When the configuration or the database fails, or some credentials did not open.
+pub async fn run(config: &Config, command: VaultCommand) -> anyhow::Result<()> {
+    match command {
+        VaultCommand::NewKey { version } => {
+            println!("{}", KeyRing::generate_entry(version)?);
+            Ok(())
+        }
+        VaultCommand::Rotate { batch_size } => {
+            let keys = key_ring(config).context("invalid configuration")?;
+            let db = kernel::db::connect(&config.database_url, config.database_max_connections)
+                .await
+                .context("cannot connect to DATABASE_URL")?;
+            let report = core_auth::vault::rotate(&db, &keys, batch_size)
+                .await
+                .context("rotation stopped; run it again to resume")?;
+            println!(
+                "re-sealed {} credentials under key version {}; {} changed concurrently; {} did not open",
+                report.resealed, report.to_version, report.skipped, report.failed
+            );
+            if report.failed > 0 {
+                anyhow::bail!(
+                    "{} credentials did not open with VAULT_KEYS; keep their old key versions in the ring",
+                    report.failed
+                );
+            }
+            Ok(())
+        }
+    }
+}
