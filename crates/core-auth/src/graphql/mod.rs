@@ -3,9 +3,13 @@
 
 mod inputs;
 mod loaders;
+mod org_types;
+mod organizations;
 mod types;
 
 pub use loaders::{PreferencesLoader, ProfileLoader, register_loaders};
+pub use org_types::{Invitation, Member, Organization};
+pub use organizations::{OrgMutation, OrgQuery};
 pub use types::{ApiKey, AuthPayload, CreatedApiKey, User, UserPreferences, UserProfile};
 
 use crate::Auth;
