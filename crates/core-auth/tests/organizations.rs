@@ -15,7 +15,10 @@ use kernel::actor::Actor;
 use kernel::clock::Clock;
 use kernel::error::Code;
 use kernel::page::PageArgs;
+use kernel::testing::TestDb;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use std::sync::Arc;
+use tokio::sync::Barrier;
 use uuid::Uuid;
 
 use OrgRole::{Admin, Member, Owner};
@@ -77,6 +80,13 @@ async fn set_role(
         auth.update_member_role(tx, actor, member_id, role).await
     })
     .await
+}
+
+/// Holds `n` open transactions until all have started, so their statements
+/// interleave. SQLite has one connection and runs them one after another, so
+/// nobody waits there.
+fn start_line(t: &TestDb, n: usize) -> Arc<Barrier> {
+    Arc::new(Barrier::new(if t.is_postgres() { n } else { 1 }))
 }
 
 #[tokio::test]
@@ -548,10 +558,15 @@ async fn last_owner_rule_holds_under_concurrent_leaves_and_demotions() {
     let ada_row = member_row(&t.db, org, ada.user_id).await;
 
     // Both owners leave at once: exactly one may go.
+    let start = start_line(&t, 2);
     let leave = |who: Actor| {
-        let (auth, db) = (auth.clone(), t.db.clone());
+        let (auth, db, start) = (auth.clone(), t.db.clone(), start.clone());
         tokio::spawn(async move {
-            in_tx(&db, async |tx| auth.leave_organization(tx, &who, org).await).await
+            in_tx(&db, async |tx| {
+                start.wait().await;
+                auth.leave_organization(tx, &who, org).await
+            })
+            .await
         })
     };
     let (a, b) = tokio::join!(leave(ada.clone()), leave(bob.clone()));
@@ -563,10 +578,12 @@ async fn last_owner_rule_holds_under_concurrent_leaves_and_demotions() {
     let stayed = if ok[0] { &bob } else { &ada };
     let stayed_row = if ok[0] { &bob_row } else { &ada_row };
     let (carl, carl_row) = joined(&auth, &t.db, stayed, org, "carl@x.com", Owner).await;
+    let start = start_line(&t, 2);
     let demote = |who: Actor, target: Uuid| {
-        let (auth, db) = (auth.clone(), t.db.clone());
+        let (auth, db, start) = (auth.clone(), t.db.clone(), start.clone());
         tokio::spawn(async move {
             in_tx(&db, async |tx| {
+                start.wait().await;
                 auth.update_member_role(tx, &who, target, Member).await
             })
             .await
@@ -636,12 +653,18 @@ async fn concurrent_accepts_never_exceed_the_member_limit() {
         invitees.push((who, inv.id));
     }
 
+    let start = start_line(&t, invitees.len());
     let tasks: Vec<_> = invitees
         .into_iter()
         .map(|(who, id)| {
             let (auth, db) = (auth.clone(), t.db.clone());
+            let start = start.clone();
             tokio::spawn(async move {
-                in_tx(&db, async |tx| auth.accept_invitation(tx, &who, id).await).await
+                in_tx(&db, async |tx| {
+                    start.wait().await;
+                    auth.accept_invitation(tx, &who, id).await
+                })
+                .await
             })
         })
         .collect();
