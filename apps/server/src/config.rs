@@ -65,6 +65,9 @@ pub struct Config {
     /// A session ends this many seconds after sign-in.
     #[arg(long, env = "SESSION_ABSOLUTE_TIMEOUT_SECS", default_value_t = 30 * 24 * 3600)]
     pub session_absolute_timeout_secs: i64,
+    /// Members an organization may have at most (checked when an invitation is accepted).
+    #[arg(long, env = "ORG_MEMBER_LIMIT", default_value_t = 100)]
+    pub org_member_limit: u64,
 }
 
 impl Config {
@@ -86,9 +89,16 @@ impl Config {
                 "session timeouts must be positive with idle ({idle}s) <= absolute ({absolute}s)"
             ));
         }
+        if self.org_member_limit == 0 {
+            return Err("ORG_MEMBER_LIMIT must be at least 1".into());
+        }
         Ok(core_auth::AuthSettings {
             session_idle_timeout: chrono::Duration::seconds(idle),
             session_absolute_timeout: chrono::Duration::seconds(absolute),
+            organizations: core_auth::organizations::OrgSettings {
+                member_limit: self.org_member_limit,
+                ..Default::default()
+            },
             ..Default::default()
         })
     }

@@ -407,6 +407,15 @@ async fn organization_members_with_users_cost_the_same_statements_for_3_or_25_me
     // authenticate (1) + organization (1) + membership check (1) + members page (1) + user loader (1)
     assert_eq!(costs[0], 5, "{costs:?}");
 
+    // Every organization mutation was audited by the hook.
+    let db = &app.db.db;
+    let stmt = sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        "SELECT COUNT(*) AS n FROM audit_logs WHERE action IN ('createOrganization', 'inviteMember', 'acceptInvitation')",
+    );
+    let row = db.query_one_raw(stmt).await.expect("count").expect("row");
+    assert_eq!(row.try_get::<i64>("", "n").expect("n"), 2 + 26 * 2);
+
     // An outsider is told the organization does not exist.
     let body = app
         .gql(
