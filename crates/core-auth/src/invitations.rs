@@ -4,7 +4,9 @@
 
 use crate::Auth;
 use crate::entity::{invitation, member, user};
-use crate::organizations::{OrgRole, count_members, lock_organization, membership};
+use crate::organizations::{
+    OrgRole, count_members, find_membership, lock_organization, membership, not_found_as,
+};
 use crate::types::Email;
 use chrono::{DateTime, Utc};
 use kernel::Error;
@@ -126,6 +128,7 @@ impl Auth {
         req: InviteMember,
     ) -> Result<invitation::Model, Error> {
         let org = req.organization_id;
+        lock_organization(db, org).await?;
         let me = membership(db, actor.user_id, org).await?;
         let mine = OrgRole::of(&me);
         if mine < OrgRole::Admin {
@@ -134,7 +137,6 @@ impl Auth {
         if req.role == OrgRole::Owner && mine < OrgRole::Owner {
             return Err(Error::Forbidden("only owners can invite owners"));
         }
-        lock_organization(db, org).await?;
         let email = req.email.as_str();
         let already = member::Entity::find()
             .inner_join(user::Entity)
@@ -235,11 +237,11 @@ impl Auth {
         let inv = addressed_to(db, actor, id).await?;
         lock_organization(db, inv.organization_id)
             .await
-            .map_err(|_| not_found())?;
+            .map_err(|e| not_found_as(e, "invitation"))?;
         let inv = self.answer(db, &inv, InvitationStatus::Accepted).await?;
-        if membership(db, actor.user_id, inv.organization_id)
-            .await
-            .is_ok()
+        if find_membership(db, actor.user_id, inv.organization_id)
+            .await?
+            .is_some()
         {
             return Err(Error::Conflict {
                 field: None,
@@ -298,13 +300,15 @@ impl Auth {
             .one(db)
             .await?
             .ok_or_else(not_found)?;
+        lock_organization(db, inv.organization_id)
+            .await
+            .map_err(|e| not_found_as(e, "invitation"))?;
         let me = membership(db, actor.user_id, inv.organization_id)
             .await
-            .map_err(|_| not_found())?;
+            .map_err(|e| not_found_as(e, "invitation"))?;
         if OrgRole::of(&me) < OrgRole::Admin {
             return Err(Error::Forbidden("members cannot cancel invitations"));
         }
-        lock_organization(db, inv.organization_id).await?;
         self.answer(db, &inv, InvitationStatus::Cancelled).await
     }
 

@@ -224,6 +224,22 @@ pub(crate) async fn lock_organization(
         .ok_or_else(not_found)
 }
 
+/// A user's membership of an organization, if any.
+///
+/// # Errors
+/// Internal, when the database fails.
+pub(crate) async fn find_membership(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    organization_id: Uuid,
+) -> Result<Option<member::Model>, Error> {
+    Ok(member::Entity::find()
+        .filter(member::Column::OrganizationId.eq(organization_id))
+        .filter(member::Column::UserId.eq(user_id))
+        .one(db)
+        .await?)
+}
+
 /// The caller's membership of an organization.
 ///
 /// # Errors
@@ -233,12 +249,17 @@ pub(crate) async fn membership(
     user_id: Uuid,
     organization_id: Uuid,
 ) -> Result<member::Model, Error> {
-    member::Entity::find()
-        .filter(member::Column::OrganizationId.eq(organization_id))
-        .filter(member::Column::UserId.eq(user_id))
-        .one(db)
+    find_membership(db, user_id, organization_id)
         .await?
         .ok_or_else(not_found)
+}
+
+/// Names a `NOT_FOUND` after the object the caller asked for; other errors pass.
+pub(crate) fn not_found_as(err: Error, what: &'static str) -> Error {
+    match err {
+        Error::NotFound(_) => Error::NotFound(what),
+        other => other,
+    }
 }
 
 async fn count_owners(db: &impl ConnectionTrait, organization_id: Uuid) -> Result<u64, Error> {
@@ -423,6 +444,7 @@ impl Auth {
         id: Uuid,
         req: UpdateOrganization,
     ) -> Result<(organization::Model, organization::Model, OrgRole), Error> {
+        let old = lock_organization(db, id).await?;
         let me = membership(db, actor.user_id, id).await?;
         let role = OrgRole::of(&me);
         if role < OrgRole::Admin {
@@ -430,7 +452,6 @@ impl Auth {
                 "only owners and admins can change the organization",
             ));
         }
-        let old = lock_organization(db, id).await?;
         if let Some(slug) = &req.slug
             && !slug_is_free(db, slug, Some(id)).await?
         {
@@ -468,11 +489,11 @@ impl Auth {
         actor: &Actor,
         id: Uuid,
     ) -> Result<organization::Model, Error> {
+        let org = lock_organization(db, id).await?;
         let me = membership(db, actor.user_id, id).await?;
         if OrgRole::of(&me) != OrgRole::Owner {
             return Err(Error::Forbidden("only owners can delete the organization"));
         }
-        let org = lock_organization(db, id).await?;
         // Explicit deletes rather than relying on ON DELETE CASCADE, which a
         // SQLite connection enforces only with the foreign_keys pragma on.
         crate::entity::invitation::Entity::delete_many()
@@ -517,10 +538,12 @@ impl Auth {
             .one(db)
             .await?
             .ok_or_else(gone)?;
-        lock_organization(db, target.organization_id).await?;
+        lock_organization(db, target.organization_id)
+            .await
+            .map_err(|e| not_found_as(e, "member"))?;
         let me = membership(db, actor.user_id, target.organization_id)
             .await
-            .map_err(|_| gone())?;
+            .map_err(|e| not_found_as(e, "member"))?;
         // Re-read under the lock: a concurrent change may have committed meanwhile.
         let target = member::Entity::find_by_id(member_id)
             .one(db)
