@@ -425,3 +425,72 @@ async fn organization_members_with_users_cost_the_same_statements_for_3_or_25_me
         .await;
     assert_eq!(code(&body), "NOT_FOUND");
 }
+
+#[actix_web::test]
+async fn another_users_organization_and_invitation_ids_are_not_found() {
+    let app = spawn_app().await;
+    let ada = app.register("ada@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    let eve = app.register("eve@example.com").await;
+    let org = create_org(&app, &ada, "acme").await;
+    let body = app
+        .gql(
+            &format!(
+                r#"mutation {{ inviteMember(input: {{organizationId: "{org}", email: "Bob@Example.com", role: ADMIN}}) {{ id email role }} }}"#
+            ),
+            Some(&ada),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["inviteMember"]["email"], "bob@example.com",
+        "{body}"
+    );
+    let inv = body["data"]["inviteMember"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    let mine = app
+        .gql(
+            "{ myInvitations { nodes { id role status organization { slug } } } }",
+            Some(&bob),
+        )
+        .await;
+    let nodes = &mine["data"]["myInvitations"]["nodes"];
+    assert_eq!(nodes[0]["id"], inv.as_str(), "{mine}");
+    assert_eq!(nodes[0]["organization"]["slug"], "acme");
+    let theirs = app
+        .gql("{ myInvitations { nodes { id } } }", Some(&eve))
+        .await;
+    assert_eq!(
+        theirs["data"]["myInvitations"]["nodes"],
+        serde_json::json!([])
+    );
+
+    for q in [
+        format!(r#"mutation {{ acceptInvitation(id: "{inv}") {{ id }} }}"#),
+        format!(r#"mutation {{ rejectInvitation(id: "{inv}") {{ id }} }}"#),
+        format!(r#"mutation {{ cancelInvitation(id: "{inv}") {{ id }} }}"#),
+        format!(r#"{{ organization(id: "{org}") {{ members {{ nodes {{ id }} }} }} }}"#),
+        format!(r#"mutation {{ leaveOrganization(id: "{org}") }}"#),
+        format!(r#"mutation {{ deleteOrganization(id: "{org}") }}"#),
+    ] {
+        let body = app.gql(&q, Some(&eve)).await;
+        assert_eq!(code(&body), "NOT_FOUND", "{q}: {body}");
+    }
+
+    let body = app
+        .gql(
+            &format!(r#"mutation {{ acceptInvitation(id: "{inv}") {{ role }} }}"#),
+            Some(&bob),
+        )
+        .await;
+    assert_eq!(body["data"]["acceptInvitation"]["role"], "ADMIN", "{body}");
+    let orgs = app
+        .gql("{ myOrganizations { nodes { slug myRole } } }", Some(&bob))
+        .await;
+    assert_eq!(
+        orgs["data"]["myOrganizations"]["nodes"],
+        serde_json::json!([{ "slug": "acme", "myRole": "ADMIN" }])
+    );
+}
