@@ -135,6 +135,9 @@ pub struct Config {
     /// (default: `vault.keys` beside the SQLite file, or under `data/`).
     #[arg(long, env = "VAULT_KEYS_FILE")]
     pub vault_keys_file: Option<PathBuf>,
+    /// Members an organization may have at most (checked when an invitation is accepted).
+    #[arg(long, env = "ORG_MEMBER_LIMIT", default_value_t = 100)]
+    pub org_member_limit: u64,
 }
 
 impl Config {
@@ -156,9 +159,16 @@ impl Config {
                 "session timeouts must be positive with idle ({idle}s) <= absolute ({absolute}s)"
             ));
         }
+        if self.org_member_limit == 0 {
+            return Err("ORG_MEMBER_LIMIT must be at least 1".into());
+        }
         Ok(core_auth::AuthSettings {
             session_idle_timeout: chrono::Duration::seconds(idle),
             session_absolute_timeout: chrono::Duration::seconds(absolute),
+            organizations: core_auth::organizations::OrgSettings {
+                member_limit: self.org_member_limit,
+                ..Default::default()
+            },
             ..Default::default()
         })
     }

@@ -6,7 +6,9 @@ use async_graphql::{Context, MergedObject, MergedSubscription, Result, Schema, S
 use chrono::{DateTime, Utc};
 use core_auth::Auth;
 use core_auth::audit::AuditLogSink;
-use core_auth::graphql::{AuthMutation, AuthQuery, VaultMutation, VaultQuery};
+use core_auth::graphql::{
+    AuthMutation, AuthQuery, OrgMutation, OrgQuery, VaultMutation, VaultQuery,
+};
 use futures_util::Stream;
 use kernel::audit::AuditSink;
 use kernel::crypto::KeyRing;
@@ -17,11 +19,11 @@ use std::time::Duration;
 
 /// Every domain's queries.
 #[derive(MergedObject, Default)]
-pub struct Query(AuthQuery, VaultQuery);
+pub struct Query(AuthQuery, OrgQuery, VaultQuery);
 
 /// Every domain's mutations.
 #[derive(MergedObject, Default)]
-pub struct Mutation(AuthMutation, VaultMutation);
+pub struct Mutation(AuthMutation, OrgMutation, VaultMutation);
 
 /// Every domain's subscriptions.
 #[derive(MergedSubscription, Default)]

@@ -339,3 +339,158 @@ async fn first_profile_and_preferences_update_creates_them() {
     assert_eq!(me["data"]["me"]["profile"]["website"], "https://acme.test");
     assert_eq!(me["data"]["me"]["preferences"]["theme"], "DARK");
 }
+
+/// Creates an organization owned by `owner` and returns its id.
+async fn create_org(app: &common::TestApp, owner: &str, slug: &str) -> String {
+    let q = format!(
+        r#"mutation {{ createOrganization(input: {{name: "Org", slug: "{slug}"}}) {{ id myRole }} }}"#
+    );
+    let body = app.gql(&q, Some(owner)).await;
+    assert_eq!(
+        body["data"]["createOrganization"]["myRole"], "OWNER",
+        "{body}"
+    );
+    body["data"]["createOrganization"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+/// Registers `n` users and brings each into `org` through invite and accept.
+async fn add_members(app: &common::TestApp, owner: &str, org: &str, prefix: &str, n: usize) {
+    for i in 0..n {
+        let email = format!("{prefix}{i}@example.com");
+        let token = app.register(&email).await;
+        let q = format!(
+            r#"mutation {{ inviteMember(input: {{organizationId: "{org}", email: "{email}", role: MEMBER}}) {{ id status }} }}"#
+        );
+        let body = app.gql(&q, Some(owner)).await;
+        assert_eq!(body["data"]["inviteMember"]["status"], "PENDING", "{body}");
+        let id = body["data"]["inviteMember"]["id"].as_str().expect("id");
+        let q = format!(r#"mutation {{ acceptInvitation(id: "{id}") {{ role }} }}"#);
+        let body = app.gql(&q, Some(&token)).await;
+        assert_eq!(body["data"]["acceptInvitation"]["role"], "MEMBER", "{body}");
+    }
+}
+
+#[actix_web::test]
+async fn organization_members_with_users_cost_the_same_statements_for_3_or_25_members() {
+    let app = spawn_app().await;
+    let small_owner = app.register("small@example.com").await;
+    let large_owner = app.register("large@example.com").await;
+    let small = create_org(&app, &small_owner, "small").await;
+    let large = create_org(&app, &large_owner, "large").await;
+    add_members(&app, &small_owner, &small, "s", 2).await;
+    add_members(&app, &large_owner, &large, "l", 24).await;
+
+    let mut costs = Vec::new();
+    for (token, org, n) in [(&small_owner, &small, 3), (&large_owner, &large, 25)] {
+        let q = format!(
+            r#"{{ organization(id: "{org}") {{ name myRole members(first: 50) {{ nodes {{ role user {{ email name }} }} }} }} }}"#
+        );
+        app.db.reset_statements();
+        let body = app.gql(&q, Some(token)).await;
+        costs.push(app.db.statements());
+        let nodes = body["data"]["organization"]["members"]["nodes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{body}"));
+        assert_eq!(nodes.len(), n);
+        assert!(
+            nodes.iter().all(|m| m["user"]["email"].is_string()),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        costs[0], costs[1],
+        "statement count grew with rows: {costs:?}"
+    );
+    // authenticate (1) + organization (1) + membership check (1) + members page (1) + user loader (1)
+    assert_eq!(costs[0], 5, "{costs:?}");
+
+    // Every organization mutation was audited by the hook.
+    let db = &app.db.db;
+    let stmt = sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        "SELECT COUNT(*) AS n FROM audit_logs WHERE action IN ('createOrganization', 'inviteMember', 'acceptInvitation')",
+    );
+    let row = db.query_one_raw(stmt).await.expect("count").expect("row");
+    assert_eq!(row.try_get::<i64>("", "n").expect("n"), 2 + 26 * 2);
+
+    // An outsider is told the organization does not exist.
+    let body = app
+        .gql(
+            &format!(r#"{{ organization(id: "{large}") {{ name }} }}"#),
+            Some(&small_owner),
+        )
+        .await;
+    assert_eq!(code(&body), "NOT_FOUND");
+}
+
+#[actix_web::test]
+async fn another_users_organization_and_invitation_ids_are_not_found() {
+    let app = spawn_app().await;
+    let ada = app.register("ada@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    let eve = app.register("eve@example.com").await;
+    let org = create_org(&app, &ada, "acme").await;
+    let body = app
+        .gql(
+            &format!(
+                r#"mutation {{ inviteMember(input: {{organizationId: "{org}", email: "Bob@Example.com", role: ADMIN}}) {{ id email role }} }}"#
+            ),
+            Some(&ada),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["inviteMember"]["email"], "bob@example.com",
+        "{body}"
+    );
+    let inv = body["data"]["inviteMember"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    let mine = app
+        .gql(
+            "{ myInvitations { nodes { id role status organization { slug } } } }",
+            Some(&bob),
+        )
+        .await;
+    let nodes = &mine["data"]["myInvitations"]["nodes"];
+    assert_eq!(nodes[0]["id"], inv.as_str(), "{mine}");
+    assert_eq!(nodes[0]["organization"]["slug"], "acme");
+    let theirs = app
+        .gql("{ myInvitations { nodes { id } } }", Some(&eve))
+        .await;
+    assert_eq!(
+        theirs["data"]["myInvitations"]["nodes"],
+        serde_json::json!([])
+    );
+
+    for q in [
+        format!(r#"mutation {{ acceptInvitation(id: "{inv}") {{ id }} }}"#),
+        format!(r#"mutation {{ rejectInvitation(id: "{inv}") {{ id }} }}"#),
+        format!(r#"mutation {{ cancelInvitation(id: "{inv}") {{ id }} }}"#),
+        format!(r#"{{ organization(id: "{org}") {{ members {{ nodes {{ id }} }} }} }}"#),
+        format!(r#"mutation {{ leaveOrganization(id: "{org}") }}"#),
+        format!(r#"mutation {{ deleteOrganization(id: "{org}") }}"#),
+    ] {
+        let body = app.gql(&q, Some(&eve)).await;
+        assert_eq!(code(&body), "NOT_FOUND", "{q}: {body}");
+    }
+
+    let body = app
+        .gql(
+            &format!(r#"mutation {{ acceptInvitation(id: "{inv}") {{ role }} }}"#),
+            Some(&bob),
+        )
+        .await;
+    assert_eq!(body["data"]["acceptInvitation"]["role"], "ADMIN", "{body}");
+    let orgs = app
+        .gql("{ myOrganizations { nodes { slug myRole } } }", Some(&bob))
+        .await;
+    assert_eq!(
+        orgs["data"]["myOrganizations"]["nodes"],
+        serde_json::json!([{ "slug": "acme", "myRole": "ADMIN" }])
+    );
+}

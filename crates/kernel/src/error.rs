@@ -93,6 +93,9 @@ pub enum Error {
     /// A state machine refused the move.
     #[error("{0}")]
     InvalidTransition(String),
+    /// A plan or configured limit refused the work.
+    #[error("{0}")]
+    LimitExceeded(String),
     /// The document was refused before execution.
     #[error("{0}")]
     QueryTooComplex(String),
@@ -133,6 +136,7 @@ impl Error {
             Self::Conflict { .. } => Code::Conflict,
             Self::RateLimited { .. } => Code::RateLimited,
             Self::InvalidTransition(_) => Code::InvalidTransition,
+            Self::LimitExceeded(_) => Code::LimitExceeded,
             Self::QueryTooComplex(_) => Code::QueryTooComplex,
             Self::Internal(_) => Code::InternalServerError,
         }
@@ -214,6 +218,7 @@ mod tests {
             (Error::conflict("email", "taken"), "CONFLICT"),
             (Error::RateLimited { retry_after: 3 }, "RATE_LIMITED"),
             (Error::InvalidTransition("no".into()), "INVALID_TRANSITION"),
+            (Error::LimitExceeded("full".into()), "LIMIT_EXCEEDED"),
             (Error::QueryTooComplex("deep".into()), "QUERY_TOO_COMPLEX"),
         ];
         for (err, code) in cases {

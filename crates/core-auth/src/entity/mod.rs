@@ -3,7 +3,10 @@
 pub mod api_key;
 pub mod audit_log;
 pub mod credential;
+pub mod invitation;
 pub mod login_attempt;
+pub mod member;
+pub mod organization;
 pub mod session;
 pub mod user;
 pub mod user_preference;

@@ -52,7 +52,8 @@ impl Loader<Uuid> for PreferencesLoader {
 
 /// Adds this domain's loaders to one request; they cache for that request only.
 pub fn register_loaders(request: Request, db: &DatabaseConnection) -> Request {
-    request
+    let request = request
         .data(DataLoader::new(ProfileLoader(db.clone()), tokio::spawn))
-        .data(DataLoader::new(PreferencesLoader(db.clone()), tokio::spawn))
+        .data(DataLoader::new(PreferencesLoader(db.clone()), tokio::spawn));
+    super::org_types::register_org_loaders(request, db)
 }

@@ -155,3 +155,75 @@ pub fn retry_after(err: &kernel::Error) -> Option<u64> {
         _ => None,
     }
 }
+
+/// Runs `f` in its own transaction, committed only when it succeeds, as a mutation runs.
+pub async fn in_tx<T, E>(
+    db: &DatabaseConnection,
+    f: impl AsyncFnOnce(&sea_orm::DatabaseTransaction) -> Result<T, E>,
+) -> Result<T, E> {
+    use sea_orm::TransactionTrait;
+    let txn = db.begin().await.expect("begin");
+    let out = f(&txn).await;
+    if out.is_ok() {
+        txn.commit().await.expect("commit");
+    }
+    out
+}
+
+/// Registers `email` and returns the actor of its session.
+pub async fn signed_in(auth: &Auth, db: &DatabaseConnection, email: &str) -> Actor {
+    let session = user(auth, db, email).await;
+    actor(auth, db, &session).await
+}
+
+/// Creates an organization owned by `owner` and returns its id.
+pub async fn organization(auth: &Auth, db: &DatabaseConnection, owner: &Actor, slug: &str) -> Uuid {
+    let req = core_auth::organizations::CreateOrganization::parse("Acme".into(), slug, None)
+        .expect("valid organization");
+    in_tx(db, async |tx| {
+        auth.create_organization(tx, owner, req).await
+    })
+    .await
+    .expect("organization is created")
+    .organization
+    .id
+}
+
+/// Invites `email` into `org` as `role`, on behalf of `inviter`.
+pub async fn invite(
+    auth: &Auth,
+    db: &DatabaseConnection,
+    inviter: &Actor,
+    org: Uuid,
+    email: &str,
+    role: core_auth::organizations::OrgRole,
+) -> Result<core_auth::entity::invitation::Model, kernel::Error> {
+    let req = core_auth::invitations::InviteMember {
+        organization_id: org,
+        email: core_auth::types::Email::parse(email).expect("valid email"),
+        role,
+    };
+    in_tx(db, async |tx| auth.invite_member(tx, inviter, req).await).await
+}
+
+/// Registers `email`, invites it into `org` as `role` and accepts; returns the
+/// new member's actor and membership.
+pub async fn joined(
+    auth: &Auth,
+    db: &DatabaseConnection,
+    inviter: &Actor,
+    org: Uuid,
+    email: &str,
+    role: core_auth::organizations::OrgRole,
+) -> (Actor, core_auth::entity::member::Model) {
+    let who = signed_in(auth, db, email).await;
+    let inv = invite(auth, db, inviter, org, email, role)
+        .await
+        .expect("invitation is sent");
+    let (_, member) = in_tx(db, async |tx| {
+        auth.accept_invitation(tx, &who, inv.id).await
+    })
+    .await
+    .expect("invitation is accepted");
+    (who, member)
+}
