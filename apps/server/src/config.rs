@@ -65,6 +65,21 @@ pub struct Config {
     /// A session ends this many seconds after sign-in.
     #[arg(long, env = "SESSION_ABSOLUTE_TIMEOUT_SECS", default_value_t = 30 * 24 * 3600)]
     pub session_absolute_timeout_secs: i64,
+    /// The public base URL of the app; links in mail point here (never at the request's Host).
+    #[arg(long, env = "PUBLIC_URL", default_value = core_auth::recovery::PublicUrl::LOCAL)]
+    pub public_url: String,
+    /// SMTP relay, e.g. `smtp://user:pass@host:587`; without it mail stays in the `mail_outbox` table.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of every mail, e.g. `App <no-reply@example.com>`.
+    #[arg(long, env = "MAIL_FROM", default_value = "no-reply@localhost")]
+    pub mail_from: String,
+    /// A password reset link works this many seconds.
+    #[arg(long, env = "PASSWORD_RESET_TTL_SECS", default_value_t = 3600)]
+    pub password_reset_ttl_secs: i64,
+    /// An email verification link works this many seconds.
+    #[arg(long, env = "EMAIL_VERIFICATION_TTL_SECS", default_value_t = 24 * 3600)]
+    pub email_verification_ttl_secs: i64,
 }
 
 impl Config {
@@ -89,8 +104,45 @@ impl Config {
         Ok(core_auth::AuthSettings {
             session_idle_timeout: chrono::Duration::seconds(idle),
             session_absolute_timeout: chrono::Duration::seconds(absolute),
+            recovery: self.recovery_settings()?,
             ..Default::default()
         })
+    }
+
+    /// Link lifetimes and the public URL links point at.
+    ///
+    /// # Errors
+    /// When `PUBLIC_URL` is not an http(s) URL or a lifetime is not positive.
+    pub fn recovery_settings(&self) -> Result<core_auth::recovery::RecoverySettings, String> {
+        let public_url = core_auth::recovery::PublicUrl::parse(&self.public_url)?;
+        let (reset, verify) = (
+            self.password_reset_ttl_secs,
+            self.email_verification_ttl_secs,
+        );
+        if reset <= 0 || verify <= 0 {
+            return Err(format!(
+                "link lifetimes must be positive (reset {reset}s, verification {verify}s)"
+            ));
+        }
+        Ok(core_auth::recovery::RecoverySettings {
+            public_url,
+            reset_ttl: chrono::Duration::seconds(reset),
+            verification_ttl: chrono::Duration::seconds(verify),
+            ..Default::default()
+        })
+    }
+
+    /// The mailer: SMTP when `SMTP_URL` is set, else the local outbox.
+    ///
+    /// # Errors
+    /// When `SMTP_URL` or `MAIL_FROM` does not parse.
+    pub fn mailer(&self) -> Result<std::sync::Arc<dyn kernel::mail::Mailer>, String> {
+        match &self.smtp_url {
+            Some(url) => kernel::mail::SmtpMailer::from_url(url, &self.mail_from)
+                .map(|m| std::sync::Arc::new(m) as std::sync::Arc<dyn kernel::mail::Mailer>)
+                .map_err(|e| e.to_string()),
+            None => Ok(std::sync::Arc::new(kernel::mail::LocalMailer)),
+        }
     }
 
     /// Settings for tests: in-memory defaults, nothing read from the environment.

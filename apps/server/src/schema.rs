@@ -6,10 +6,11 @@ use async_graphql::{Context, MergedObject, MergedSubscription, Result, Schema, S
 use chrono::{DateTime, Utc};
 use core_auth::Auth;
 use core_auth::audit::AuditLogSink;
-use core_auth::graphql::{AuthMutation, AuthQuery};
+use core_auth::graphql::{AuthMutation, AuthQuery, RecoveryMutation};
 use futures_util::Stream;
 use kernel::audit::AuditSink;
 use kernel::error::{Error, ResultExt};
+use kernel::mail::Mailer;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +21,7 @@ pub struct Query(AuthQuery);
 
 /// Every domain's mutations.
 #[derive(MergedObject, Default)]
-pub struct Mutation(AuthMutation);
+pub struct Mutation(AuthMutation, RecoveryMutation);
 
 /// Every domain's subscriptions.
 #[derive(MergedSubscription, Default)]
@@ -65,7 +66,12 @@ pub const MAX_DEPTH: usize = 15;
 pub const MAX_COMPLEXITY: usize = 2_500;
 
 /// Builds the schema with its shared data and protections.
-pub fn build_schema(db: DatabaseConnection, auth: Auth, introspection: bool) -> AppSchema {
+pub fn build_schema(
+    db: DatabaseConnection,
+    auth: Auth,
+    mailer: Arc<dyn Mailer>,
+    introspection: bool,
+) -> AppSchema {
     let sink: Arc<dyn AuditSink> = Arc::new(AuditLogSink {
         clock: auth.clock.clone(),
     });
@@ -77,6 +83,7 @@ pub fn build_schema(db: DatabaseConnection, auth: Auth, introspection: bool) -> 
     .data(db)
     .data(sink)
     .data(auth)
+    .data(mailer)
     .extension(Protect(Limits::default()))
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
@@ -94,5 +101,5 @@ pub fn sdl() -> String {
     // The schema's shape does not depend on its data; a disconnected handle suffices.
     let db = DatabaseConnection::default();
     let auth = Auth::new(Default::default(), kernel::clock::system());
-    build_schema(db, auth, true).sdl()
+    build_schema(db, auth, Arc::new(kernel::mail::LocalMailer), true).sdl()
 }

@@ -8,6 +8,7 @@ pub mod graphql;
 pub mod lockout;
 pub mod password;
 pub mod profile;
+pub mod recovery;
 pub mod session;
 pub mod settings;
 pub mod sign_in;

@@ -14,6 +14,8 @@ pub struct AuthSettings {
     pub lockout_threshold: i32,
     /// The window over which failures are counted, and the lockout's length.
     pub lockout_window: Duration,
+    /// Password reset and email verification.
+    pub recovery: crate::recovery::RecoverySettings,
 }
 
 impl Default for AuthSettings {
@@ -23,6 +25,7 @@ impl Default for AuthSettings {
             session_absolute_timeout: Duration::days(30),
             lockout_threshold: 5,
             lockout_window: Duration::minutes(15),
+            recovery: Default::default(),
         }
     }
 }

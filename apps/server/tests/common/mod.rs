@@ -25,7 +25,12 @@ pub async fn spawn_app_with(introspection: bool) -> TestApp {
     let db = TestDb::new::<migration::Migrator>().await;
     let auth = core_auth::Auth::new(Default::default(), kernel::clock::system());
     let state = AppState {
-        schema: build_schema(db.db.clone(), auth.clone(), introspection),
+        schema: build_schema(
+            db.db.clone(),
+            auth.clone(),
+            Arc::new(kernel::mail::LocalMailer),
+            introspection,
+        ),
         db: db.db.clone(),
         auth,
         metrics: Arc::new(Metrics::default()),

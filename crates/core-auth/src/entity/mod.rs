@@ -2,7 +2,9 @@
 
 pub mod api_key;
 pub mod audit_log;
+pub mod email_verification_token;
 pub mod login_attempt;
+pub mod password_reset_token;
 pub mod session;
 pub mod user;
 pub mod user_preference;

@@ -3,9 +3,11 @@
 
 mod inputs;
 mod loaders;
+mod recovery;
 mod types;
 
 pub use loaders::{PreferencesLoader, ProfileLoader, register_loaders};
+pub use recovery::{RecoveryMutation, ResetPasswordInput};
 pub use types::{ApiKey, AuthPayload, CreatedApiKey, User, UserPreferences, UserProfile};
 
 use crate::Auth;
