@@ -362,10 +362,24 @@ async fn reset_requests_are_limited_to_three_per_account_per_hour() {
 async fn reset_request_limit_holds_under_concurrency() {
     let (t, auth, _clock) = setup().await;
     user(&auth, &t.db, "ada@x.com").await;
+    // On PostgreSQL all eight transactions are open before any counts, so
+    // without the per-user lock each would see no earlier request. (SQLite's
+    // test pool has one connection: the transactions run one after another.)
+    let parties = if t.is_postgres() { 8 } else { 1 };
+    let barrier = Arc::new(tokio::sync::Barrier::new(parties));
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..8 {
-        let (auth, db) = (auth.clone(), t.db.clone());
-        set.spawn(async move { request_reset(&auth, &db, "ada@x.com").await });
+        let (auth, db, barrier) = (auth.clone(), t.db.clone(), barrier.clone());
+        set.spawn(async move {
+            let txn = db.begin().await.unwrap();
+            barrier.wait().await;
+            let answer = auth
+                .request_password_reset(&txn, &email("ada@x.com"))
+                .await
+                .unwrap();
+            txn.commit().await.unwrap();
+            answer
+        });
     }
     while let Some(answer) = set.join_next().await {
         assert!(answer.unwrap());
