@@ -33,7 +33,7 @@ pub struct RecoveryMutation;
 
 #[Object]
 impl RecoveryMutation {
-    /// Mails a password reset link (valid 1 hour, usable once) when the address
+    /// Mails a password reset link (valid 1 hour by default, usable once) when the address
     /// belongs to an account. Always answers `true`, after the same delay,
     /// whether or not it does; at most 3 links per account per hour are sent.
     async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
@@ -68,7 +68,7 @@ impl RecoveryMutation {
         Ok(true)
     }
 
-    /// Mails the caller a link (valid 24 hours, usable once) that verifies
+    /// Mails the caller a link (valid 24 hours by default, usable once) that verifies
     /// their email address. `CONFLICT` when it is verified already.
     async fn request_email_verification(&self, ctx: &Context<'_>) -> Result<bool> {
         let actor = ctx.writer()?;
