@@ -150,3 +150,50 @@ impl Config {
         Cli::parse_from(["server"]).config
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        let mut argv = vec!["server"];
+        argv.extend_from_slice(args);
+        Cli::parse_from(argv).config
+    }
+
+    #[test]
+    fn recovery_settings_are_validated_at_start() {
+        let ok = config(&["--public-url", "https://app.example.com"]);
+        let settings = ok.recovery_settings().unwrap();
+        assert_eq!(
+            settings.public_url.link("reset-password", "t"),
+            "https://app.example.com/reset-password?token=t"
+        );
+        assert_eq!(settings.reset_ttl, chrono::Duration::hours(1));
+        assert!(
+            config(&["--public-url", "not a url"])
+                .auth_settings()
+                .is_err()
+        );
+        assert!(
+            config(&["--password-reset-ttl-secs", "0"])
+                .auth_settings()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn mailer_is_local_by_default_and_smtp_urls_are_checked() {
+        assert!(config(&[]).mailer().is_ok());
+        assert!(
+            config(&["--smtp-url", "smtp://u:p@mail.example.com:587"])
+                .mailer()
+                .is_ok()
+        );
+        let err = config(&["--smtp-url", "http://u:hunter2@x"])
+            .mailer()
+            .err()
+            .unwrap();
+        assert!(!err.contains("hunter2"));
+    }
+}
