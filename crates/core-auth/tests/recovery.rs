@@ -632,3 +632,63 @@ async fn outbox_retries_failed_delivery_and_scrubs_the_body_once_sent() {
         .unwrap();
     assert_eq!(again, 0);
 }
+
+#[tokio::test]
+async fn verification_token_verifies_only_the_address_it_was_sent_to() {
+    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+    let (t, auth, _clock) = setup().await;
+    let ada = user(&auth, &t.db, "ada@x.com").await;
+    let actor = actor(&auth, &t.db, &ada).await;
+    request_verification(&auth, &t.db, &actor).await.unwrap();
+    let token = token_in_mail(&t.db, VERIFICATION_MAIL, "ada@x.com").await;
+    let mut changed = user_row(&t.db, ada.user.id).await.into_active_model();
+    changed.email = Set("ada.new@x.com".into());
+    changed.update(&t.db).await.unwrap();
+
+    let err = verify_with(&auth, &t.db, &token).await.refused();
+    assert_eq!(field(&err), Some("token"));
+    assert!(
+        user_row(&t.db, ada.user.id)
+            .await
+            .email_verified_at
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn email_verification_request_needs_a_signed_in_caller() {
+    let (t, auth, _clock) = setup().await;
+    let res = schema(&t, &auth)
+        .execute("mutation { requestEmailVerification }")
+        .await;
+    let code = res.errors[0]
+        .extensions
+        .as_ref()
+        .and_then(|e| e.get("code"))
+        .map(|v| v.to_string());
+    assert_eq!(code.as_deref(), Some("\"UNAUTHENTICATED\""));
+    assert_eq!(count::<outbox::Entity>(&t.db).await, 0);
+}
+
+#[tokio::test]
+async fn recovery_migration_rolls_back_and_reapplies() {
+    use migration::{Migrator, MigratorTrait};
+    let (t, auth, _clock) = setup().await;
+    user(&auth, &t.db, "ada@x.com").await;
+    let applied = Migrator::get_applied_migrations(&t.db).await.unwrap().len();
+    let after_recovery = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261122_000004_recovery")
+        .unwrap()
+        + 1;
+    Migrator::down(&t.db, Some((applied - after_recovery + 1) as u32))
+        .await
+        .unwrap();
+    assert!(
+        user::Entity::find().all(&t.db).await.is_err(),
+        "users lost email_verified_at"
+    );
+    Migrator::up(&t.db, None).await.unwrap();
+    assert!(request_reset(&auth, &t.db, "ada@x.com").await);
+    assert_eq!(mails(&t.db, RESET_MAIL).await.len(), 1);
+}
