@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_identity;
 mod m20261122_000002_account;
 mod m20261122_000003_audit;
+mod m20261122_000004_recovery;
 mod m20261122_000005_organizations;
 mod m20261122_000006_credentials;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_identity::Migration),
             Box::new(m20261122_000002_account::Migration),
             Box::new(m20261122_000003_audit::Migration),
+            Box::new(m20261122_000004_recovery::Migration),
             Box::new(m20261122_000005_organizations::Migration),
             Box::new(m20261122_000006_credentials::Migration),
         ]

@@ -138,6 +138,21 @@ pub struct Config {
     /// Members an organization may have at most (checked when an invitation is accepted).
     #[arg(long, env = "ORG_MEMBER_LIMIT", default_value_t = 100)]
     pub org_member_limit: u64,
+    /// The public base URL of the app; links in mail point here (never at the request's Host).
+    #[arg(long, env = "PUBLIC_URL", default_value = core_auth::recovery::PublicUrl::LOCAL)]
+    pub public_url: String,
+    /// SMTP relay, e.g. `smtp://user:pass@host:587`; without it mail stays in the `mail_outbox` table.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of every mail, e.g. `App <no-reply@example.com>`.
+    #[arg(long, env = "MAIL_FROM", default_value = "no-reply@localhost")]
+    pub mail_from: String,
+    /// A password reset link works this many seconds.
+    #[arg(long, env = "PASSWORD_RESET_TTL_SECS", default_value_t = 3600)]
+    pub password_reset_ttl_secs: i64,
+    /// An email verification link works this many seconds.
+    #[arg(long, env = "EMAIL_VERIFICATION_TTL_SECS", default_value_t = 24 * 3600)]
+    pub email_verification_ttl_secs: i64,
 }
 
 impl Config {
@@ -169,12 +184,96 @@ impl Config {
                 member_limit: self.org_member_limit,
                 ..Default::default()
             },
+            recovery: self.recovery_settings()?,
             ..Default::default()
         })
+    }
+
+    /// Link lifetimes and the public URL links point at.
+    ///
+    /// # Errors
+    /// When `PUBLIC_URL` is not an http(s) URL or a lifetime is not positive.
+    pub fn recovery_settings(&self) -> Result<core_auth::recovery::RecoverySettings, String> {
+        let public_url = core_auth::recovery::PublicUrl::parse(&self.public_url)?;
+        let (reset, verify) = (
+            self.password_reset_ttl_secs,
+            self.email_verification_ttl_secs,
+        );
+        if reset <= 0 || verify <= 0 {
+            return Err(format!(
+                "link lifetimes must be positive (reset {reset}s, verification {verify}s)"
+            ));
+        }
+        Ok(core_auth::recovery::RecoverySettings {
+            public_url,
+            reset_ttl: chrono::Duration::seconds(reset),
+            verification_ttl: chrono::Duration::seconds(verify),
+            ..Default::default()
+        })
+    }
+
+    /// The mailer: SMTP when `SMTP_URL` is set, else the local outbox.
+    ///
+    /// # Errors
+    /// When `SMTP_URL` or `MAIL_FROM` does not parse.
+    pub fn mailer(&self) -> Result<std::sync::Arc<dyn kernel::mail::Mailer>, String> {
+        match &self.smtp_url {
+            Some(url) => kernel::mail::SmtpMailer::from_url(url, &self.mail_from)
+                .map(|m| std::sync::Arc::new(m) as std::sync::Arc<dyn kernel::mail::Mailer>)
+                .map_err(|e| e.to_string()),
+            None => Ok(std::sync::Arc::new(kernel::mail::LocalMailer)),
+        }
     }
 
     /// Settings for tests: in-memory defaults, nothing read from the environment.
     pub fn for_tests() -> Self {
         Cli::parse_from(["server"]).config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        let mut argv = vec!["server"];
+        argv.extend_from_slice(args);
+        Cli::parse_from(argv).config
+    }
+
+    #[test]
+    fn recovery_settings_are_validated_at_start() {
+        let ok = config(&["--public-url", "https://app.example.com"]);
+        let settings = ok.recovery_settings().unwrap();
+        assert_eq!(
+            settings.public_url.link("reset-password", "t"),
+            "https://app.example.com/reset-password?token=t"
+        );
+        assert_eq!(settings.reset_ttl, chrono::Duration::hours(1));
+        assert!(
+            config(&["--public-url", "not a url"])
+                .auth_settings()
+                .is_err()
+        );
+        assert!(
+            config(&["--password-reset-ttl-secs", "0"])
+                .auth_settings()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn mailer_is_local_by_default_and_smtp_urls_are_checked() {
+        assert!(config(&[]).mailer().is_ok());
+        assert!(
+            config(&["--smtp-url", "smtp://u:p@mail.example.com:587"])
+                .mailer()
+                .is_ok()
+        );
+        let err = config(&["--smtp-url", "http://u:hunter2@x"])
+            .mailer()
+            .err()
+            .unwrap();
+        assert!(!err.contains("hunter2"));
     }
 }

@@ -27,6 +27,10 @@ async fn main() -> anyhow::Result<()> {
         .auth_settings()
         .map_err(anyhow::Error::msg)
         .context("invalid configuration")?;
+    let mailer = config
+        .mailer()
+        .map_err(anyhow::Error::msg)
+        .context("invalid mail configuration")?;
     let db = kernel::db::connect(&config.database_url, config.database_max_connections)
         .await
         .context("cannot connect to DATABASE_URL")?;
@@ -35,8 +39,21 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!("database migrated");
     }
     let auth = core_auth::Auth::new(auth_settings, kernel::clock::system());
+    // Retries mail whose delivery right after its commit failed or was cut short.
+    kernel::mail::outbox::spawn_dispatcher(
+        db.clone(),
+        mailer.clone(),
+        auth.clock.clone(),
+        std::time::Duration::from_secs(30),
+    );
     let state = AppState {
-        schema: build_schema(db.clone(), auth.clone(), keys, config.introspection),
+        schema: build_schema(
+            db.clone(),
+            auth.clone(),
+            keys,
+            mailer,
+            config.introspection,
+        ),
         db,
         auth,
         metrics: Arc::new(Metrics::default()),

@@ -7,12 +7,13 @@ use chrono::{DateTime, Utc};
 use core_auth::Auth;
 use core_auth::audit::AuditLogSink;
 use core_auth::graphql::{
-    AuthMutation, AuthQuery, OrgMutation, OrgQuery, VaultMutation, VaultQuery,
+    AuthMutation, AuthQuery, OrgMutation, OrgQuery, RecoveryMutation, VaultMutation, VaultQuery,
 };
 use futures_util::Stream;
 use kernel::audit::AuditSink;
 use kernel::crypto::KeyRing;
 use kernel::error::{Error, ResultExt};
+use kernel::mail::Mailer;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +24,7 @@ pub struct Query(AuthQuery, OrgQuery, VaultQuery);
 
 /// Every domain's mutations.
 #[derive(MergedObject, Default)]
-pub struct Mutation(AuthMutation, OrgMutation, VaultMutation);
+pub struct Mutation(AuthMutation, RecoveryMutation, OrgMutation, VaultMutation);
 
 /// Every domain's subscriptions.
 #[derive(MergedSubscription, Default)]
@@ -67,11 +68,13 @@ pub const MAX_DEPTH: usize = 15;
 /// See [`MAX_DEPTH`].
 pub const MAX_COMPLEXITY: usize = 2_500;
 
-/// Builds the schema with its shared data and protections; `keys` seal the credential vault.
+/// Builds the schema with its shared data and protections; `keys` seal the
+/// credential vault and `mailer` delivers committed mail.
 pub fn build_schema(
     db: DatabaseConnection,
     auth: Auth,
     keys: KeyRing,
+    mailer: Arc<dyn Mailer>,
     introspection: bool,
 ) -> AppSchema {
     let sink: Arc<dyn AuditSink> = Arc::new(AuditLogSink {
@@ -86,6 +89,7 @@ pub fn build_schema(
     .data(sink)
     .data(auth)
     .data(keys)
+    .data(mailer)
     .extension(Protect(Limits::default()))
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
@@ -104,5 +108,5 @@ pub fn sdl() -> String {
     let db = DatabaseConnection::default();
     let auth = Auth::new(Default::default(), kernel::clock::system());
     let keys = KeyRing::single(1, [0; 32]);
-    build_schema(db, auth, keys, true).sdl()
+    build_schema(db, auth, keys, Arc::new(kernel::mail::LocalMailer), true).sdl()
 }

@@ -493,4 +493,51 @@ async fn another_users_organization_and_invitation_ids_are_not_found() {
         orgs["data"]["myOrganizations"]["nodes"],
         serde_json::json!([{ "slug": "acme", "myRole": "ADMIN" }])
     );
+#[actix_web::test]
+async fn password_reset_by_mail_works_end_to_end() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let app = spawn_app().await;
+    let old_session = app.register("ada@example.com").await;
+    let body = app
+        .gql(
+            r#"mutation { requestPasswordReset(email: "Ada@Example.com") }"#,
+            None,
+        )
+        .await;
+    assert_eq!(body["data"]["requestPasswordReset"], true, "{body}");
+
+    let mail = kernel::mail::outbox::Entity::find()
+        .filter(kernel::mail::outbox::Column::Recipient.eq("ada@example.com"))
+        .one(&app.db.db)
+        .await
+        .unwrap()
+        .expect("reset mail in the outbox");
+    let link = mail
+        .body
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:8080/reset-password?token="))
+        .expect("link built from PUBLIC_URL");
+    let token = link.split_once("?token=").unwrap().1;
+
+    let body = app
+        .gql(
+            &format!(
+                r#"mutation {{ resetPassword(input: {{token: "{token}", newPassword: "a brand new passphrase"}}) }}"#
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(body["data"]["resetPassword"], true, "{body}");
+
+    let body = app.gql("{ me { email } }", Some(&old_session)).await;
+    assert_eq!(code(&body), "UNAUTHENTICATED", "old sessions are revoked");
+    let body = app
+        .gql(r#"mutation { login(input: {email: "ada@example.com", password: "a brand new passphrase"}) { token user { emailVerified } } }"#, None)
+        .await;
+    assert!(body["data"]["login"]["token"].is_string(), "{body}");
+    assert_eq!(body["data"]["login"]["user"]["emailVerified"], true);
+    let body = app
+        .gql(r#"mutation { login(input: {email: "ada@example.com", password: "correct horse"}) { token } }"#, None)
+        .await;
+    assert_eq!(code(&body), "UNAUTHENTICATED");
 }

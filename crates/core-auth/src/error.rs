@@ -40,6 +40,21 @@ pub enum AuthError {
     /// No such object for this caller.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A reset or verification token that is unknown, used, or of the other kind.
+    #[error("invalid or already used token")]
+    RecoveryTokenInvalid,
+    /// A reset or verification token past its expiry.
+    #[error("this link has expired; request a new one")]
+    RecoveryTokenExpired,
+    /// The caller's email address is verified already.
+    #[error("email address is already verified")]
+    AlreadyVerified,
+    /// Too many mails of one kind requested for this account.
+    #[error("too many requests")]
+    TooManyRequests {
+        /// Seconds until a request can succeed.
+        retry_after: u64,
+    },
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbErr),
@@ -77,6 +92,14 @@ impl From<AuthError> for Error {
                 "this operation requires signing in with a session, not an API key",
             ),
             AuthError::NotFound(what) => Error::NotFound(what),
+            AuthError::RecoveryTokenInvalid | AuthError::RecoveryTokenExpired => {
+                Error::bad_input("token", err.to_string())
+            }
+            AuthError::AlreadyVerified => Error::Conflict {
+                field: None,
+                message: err.to_string(),
+            },
+            AuthError::TooManyRequests { retry_after } => Error::RateLimited { retry_after },
             AuthError::Db(e) => Error::internal(e),
             AuthError::Crypto(e) => Error::internal(e),
             AuthError::Hashing(_) => Error::internal(err),

@@ -10,6 +10,7 @@ pub mod lockout;
 pub mod organizations;
 pub mod password;
 pub mod profile;
+pub mod recovery;
 pub mod session;
 pub mod settings;
 pub mod sign_in;

@@ -16,6 +16,8 @@ pub struct AuthSettings {
     pub lockout_window: Duration,
     /// Organization limits and invitation lifetime.
     pub organizations: crate::organizations::OrgSettings,
+    /// Password reset and email verification.
+    pub recovery: crate::recovery::RecoverySettings,
 }
 
 impl Default for AuthSettings {
@@ -26,6 +28,7 @@ impl Default for AuthSettings {
             lockout_threshold: 5,
             lockout_window: Duration::minutes(15),
             organizations: Default::default(),
+            recovery: Default::default(),
         }
     }
 }

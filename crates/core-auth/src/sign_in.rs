@@ -95,6 +95,7 @@ impl Auth {
             created_at: Set(now),
             updated_at: Set(now),
             last_signed_in: Set(now),
+            email_verified_at: Set(None),
         }
         .insert(db)
         .await

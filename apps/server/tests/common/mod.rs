@@ -29,6 +29,7 @@ pub async fn spawn_app_with(introspection: bool) -> TestApp {
             db.db.clone(),
             auth.clone(),
             kernel::crypto::KeyRing::single(1, [7; 32]),
+            Arc::new(kernel::mail::LocalMailer),
             introspection,
         ),
         db: db.db.clone(),

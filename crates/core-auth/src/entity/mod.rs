@@ -3,10 +3,12 @@
 pub mod api_key;
 pub mod audit_log;
 pub mod credential;
+pub mod email_verification_token;
 pub mod invitation;
 pub mod login_attempt;
 pub mod member;
 pub mod organization;
+pub mod password_reset_token;
 pub mod session;
 pub mod user;
 pub mod user_preference;

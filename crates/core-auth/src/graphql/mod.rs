@@ -5,12 +5,14 @@ mod inputs;
 mod loaders;
 mod org_types;
 mod organizations;
+mod recovery;
 mod types;
 mod vault;
 
 pub use loaders::{PreferencesLoader, ProfileLoader, register_loaders};
 pub use org_types::{Invitation, Member, Organization};
 pub use organizations::{OrgMutation, OrgQuery};
+pub use recovery::{RecoveryMutation, ResetPasswordInput};
 pub use types::{ApiKey, AuthPayload, CreatedApiKey, User, UserPreferences, UserProfile};
 pub use vault::{Credential, RevealedCredential, VaultMutation, VaultQuery};
 

@@ -28,6 +28,8 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     /// Last successful sign-in.
     pub last_signed_in_at: DateTime<Utc>,
+    /// Whether the email address is verified (through a verification or reset link).
+    pub email_verified: bool,
     #[graphql(skip)]
     pub uuid: Uuid,
 }
@@ -42,6 +44,7 @@ impl From<user::Model> for User {
             onboarding_completed: m.onboarding_completed,
             created_at: m.created_at,
             last_signed_in_at: m.last_signed_in,
+            email_verified: m.email_verified_at.is_some(),
             uuid: m.id,
         }
     }
