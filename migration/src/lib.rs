@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_identity;
 mod m20261122_000002_account;
 mod m20261122_000003_audit;
+mod m20261122_000007_admin;
 
 /// Runs every migration of the platform in order.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_identity::Migration),
             Box::new(m20261122_000002_account::Migration),
             Box::new(m20261122_000003_audit::Migration),
+            Box::new(m20261122_000007_admin::Migration),
         ]
     }
 }

@@ -6,7 +6,7 @@ use async_graphql::{Context, MergedObject, MergedSubscription, Result, Schema, S
 use chrono::{DateTime, Utc};
 use core_auth::Auth;
 use core_auth::audit::AuditLogSink;
-use core_auth::graphql::{AuthMutation, AuthQuery};
+use core_auth::graphql::{AdminMutation, AdminRootQuery, AuthMutation, AuthQuery};
 use futures_util::Stream;
 use kernel::audit::AuditSink;
 use kernel::error::{Error, ResultExt};
@@ -16,11 +16,11 @@ use std::time::Duration;
 
 /// Every domain's queries.
 #[derive(MergedObject, Default)]
-pub struct Query(AuthQuery);
+pub struct Query(AuthQuery, AdminRootQuery);
 
 /// Every domain's mutations.
 #[derive(MergedObject, Default)]
-pub struct Mutation(AuthMutation);
+pub struct Mutation(AuthMutation, AdminMutation);
 
 /// Every domain's subscriptions.
 #[derive(MergedSubscription, Default)]

@@ -2,8 +2,12 @@
 
 pub mod api_key;
 pub mod audit_log;
+pub mod feature_flag;
 pub mod login_attempt;
+pub mod security_audit_log;
+pub mod security_event;
 pub mod session;
+pub mod system_config;
 pub mod user;
 pub mod user_preference;
 pub mod user_profile;

@@ -1,10 +1,13 @@
 //! The identity part of the GraphQL schema. Resolvers are thin: read the
 //! actor, open the transaction, call the service, map the output.
 
+pub mod admin;
+pub mod admin_types;
 mod inputs;
 mod loaders;
 mod types;
 
+pub use admin::{AdminMutation, AdminQuery, AdminRootQuery};
 pub use loaders::{PreferencesLoader, ProfileLoader, register_loaders};
 pub use types::{ApiKey, AuthPayload, CreatedApiKey, User, UserPreferences, UserProfile};
 
