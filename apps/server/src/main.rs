@@ -19,6 +19,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let config = cli.config;
     telemetry::init(config.log_format);
+    if let Some(Command::User { command }) = cli.command {
+        return server::user_cli::run(&config, command).await;
+    }
     let auth_settings = config
         .auth_settings()
         .map_err(anyhow::Error::msg)
