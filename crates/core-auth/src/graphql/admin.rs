@@ -74,6 +74,8 @@ pub struct AdminQuery {
     cap: AdminCap,
 }
 
+/// Admin reads, for admins and superadmins only. Reads of user data and of the
+/// audit trail are recorded in the security audit log.
 #[Object]
 impl AdminQuery {
     /// Users, newest first, optionally searched (email or name, case-insensitive) and filtered.
