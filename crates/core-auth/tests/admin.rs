@@ -98,6 +98,7 @@ async fn non_admin_is_forbidden_from_admin_queries_and_mutations() {
         0,
         "nothing was audited"
     );
+    assert_eq!(count::<security_audit_log::Entity>(&t.db).await, 0);
 }
 
 #[tokio::test]
@@ -963,4 +964,43 @@ async fn bootstrap_set_role_makes_the_first_superadmin_and_records_it() {
         .await
         .refused();
     assert_eq!(err.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn suspended_users_are_refused_on_sessions_not_yet_revoked() {
+    let (t, auth, clock) = setup().await;
+    let (session, victim) = member(&auth, &t.db, "v@x.com", "user").await;
+    // Suspended directly in the table, as an operator might: the session row is still live.
+    suspend(&t.db, victim.user_id, clock.now()).await;
+    let err = auth.authenticate(&t.db, &session.token).await.unwrap_err();
+    assert_eq!(code(err), Code::Unauthenticated);
+    assert_eq!(
+        count::<security_event::Entity>(&t.db).await,
+        0,
+        "a live session of a suspended user is not a revoked token"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_admin_mutation_leaves_no_trace() {
+    let (t, auth, _clock) = setup().await;
+    let (_, admin) = member(&auth, &t.db, "a@x.com", "admin").await;
+    let (target, _) = member(&auth, &t.db, "t@x.com", "user").await;
+    let s = schema(&t.db, &auth);
+    let doc = format!(
+        r#"mutation {{ setUserRole(input: {{id: "{}", role: SUPERADMIN}}) {{ role }} }}"#,
+        target.user.id
+    );
+    assert_eq!(
+        gql_code(&run_gql(&s, Some(&admin), &doc).await),
+        "FORBIDDEN"
+    );
+    let stored = user::Entity::find_by_id(target.user.id)
+        .one(&t.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.role, "user");
+    assert_eq!(count::<audit_log::Entity>(&t.db).await, 0);
+    assert_eq!(count::<security_audit_log::Entity>(&t.db).await, 0);
 }
