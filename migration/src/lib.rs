@@ -12,6 +12,7 @@ mod m20261122_000003_audit;
 mod m20261122_000004_recovery;
 mod m20261122_000005_organizations;
 mod m20261122_000006_credentials;
+mod m20261122_000007_admin;
 
 /// Runs every migration of the platform in order.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_recovery::Migration),
             Box::new(m20261122_000005_organizations::Migration),
             Box::new(m20261122_000006_credentials::Migration),
+            Box::new(m20261122_000007_admin::Migration),
         ]
     }
 }

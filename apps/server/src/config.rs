@@ -30,6 +30,12 @@ pub enum Command {
         #[command(subcommand)]
         command: VaultCommand,
     },
+    /// Manages user accounts from the command line.
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        command: UserCommand,
+    },
 }
 
 /// Credential vault tasks.
@@ -81,6 +87,40 @@ impl std::str::FromStr for Sensitive {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(Self(s.to_owned()))
+    }
+}
+
+/// `server user ...` commands.
+#[derive(Subcommand, Debug, Clone)]
+pub enum UserCommand {
+    /// Sets a user's role, e.g. to make the first superadmin: `server user set-role ada@example.com superadmin`.
+    SetRole {
+        /// The account's email.
+        email: String,
+        /// The new role.
+        #[arg(value_enum)]
+        role: RoleArg,
+    },
+}
+
+/// A role given on the command line.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleArg {
+    /// An ordinary customer.
+    User,
+    /// Operates the platform.
+    Admin,
+    /// May also make admins.
+    Superadmin,
+}
+
+impl From<RoleArg> for kernel::actor::Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::User => Self::User,
+            RoleArg::Admin => Self::Admin,
+            RoleArg::Superadmin => Self::Superadmin,
+        }
     }
 }
 

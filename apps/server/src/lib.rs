@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod protect;
 pub mod schema;
 pub mod telemetry;
+pub mod user_cli;
 pub mod vault;
 
 pub use config::Config;

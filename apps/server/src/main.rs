@@ -19,8 +19,10 @@ async fn main() -> anyhow::Result<()> {
     }
     let config = cli.config;
     telemetry::init(config.log_format);
-    if let Some(Command::Vault { command }) = cli.command {
-        return server::vault::run(&config, command).await;
+    match cli.command {
+        Some(Command::Vault { command }) => return server::vault::run(&config, command).await,
+        Some(Command::User { command }) => return server::user_cli::run(&config, command).await,
+        _ => {}
     }
     let keys = server::vault::key_ring(&config).context("invalid configuration")?;
     let auth_settings = config
@@ -47,13 +49,7 @@ async fn main() -> anyhow::Result<()> {
         std::time::Duration::from_secs(30),
     );
     let state = AppState {
-        schema: build_schema(
-            db.clone(),
-            auth.clone(),
-            keys,
-            mailer,
-            config.introspection,
-        ),
+        schema: build_schema(db.clone(), auth.clone(), keys, mailer, config.introspection),
         db,
         auth,
         metrics: Arc::new(Metrics::default()),

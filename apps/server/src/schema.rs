@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use core_auth::Auth;
 use core_auth::audit::AuditLogSink;
 use core_auth::graphql::{
-    AuthMutation, AuthQuery, OrgMutation, OrgQuery, RecoveryMutation, VaultMutation, VaultQuery,
+    AdminMutation, AdminRootQuery, AuthMutation, AuthQuery, OrgMutation, OrgQuery,
+    RecoveryMutation, VaultMutation, VaultQuery,
 };
 use futures_util::Stream;
 use kernel::audit::AuditSink;
@@ -20,11 +21,17 @@ use std::time::Duration;
 
 /// Every domain's queries.
 #[derive(MergedObject, Default)]
-pub struct Query(AuthQuery, OrgQuery, VaultQuery);
+pub struct Query(AuthQuery, OrgQuery, VaultQuery, AdminRootQuery);
 
 /// Every domain's mutations.
 #[derive(MergedObject, Default)]
-pub struct Mutation(AuthMutation, RecoveryMutation, OrgMutation, VaultMutation);
+pub struct Mutation(
+    AuthMutation,
+    RecoveryMutation,
+    OrgMutation,
+    VaultMutation,
+    AdminMutation,
+);
 
 /// Every domain's subscriptions.
 #[derive(MergedSubscription, Default)]

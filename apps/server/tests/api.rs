@@ -493,6 +493,8 @@ async fn another_users_organization_and_invitation_ids_are_not_found() {
         orgs["data"]["myOrganizations"]["nodes"],
         serde_json::json!([{ "slug": "acme", "myRole": "ADMIN" }])
     );
+}
+
 #[actix_web::test]
 async fn password_reset_by_mail_works_end_to_end() {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -540,4 +542,48 @@ async fn password_reset_by_mail_works_end_to_end() {
         .gql(r#"mutation { login(input: {email: "ada@example.com", password: "correct horse"}) { token } }"#, None)
         .await;
     assert_eq!(code(&body), "UNAUTHENTICATED");
+}
+
+#[actix_web::test]
+async fn non_admin_gets_forbidden_from_admin_users() {
+    let app = spawn_app().await;
+    let token = app.register("plain@example.com").await;
+    let body = app
+        .gql("{ admin { users { nodes { email } } } }", Some(&token))
+        .await;
+    assert_eq!(code(&body), "FORBIDDEN", "{body}");
+    assert!(body["data"].is_null() || body["data"]["admin"].is_null());
+    let body = app
+        .gql("{ admin { users { nodes { email } } } }", None)
+        .await;
+    assert_eq!(code(&body), "UNAUTHENTICATED", "{body}");
+}
+
+#[actix_web::test]
+async fn an_admin_lists_users_and_sees_their_flags_over_http() {
+    let app = spawn_app().await;
+    let token = app.register("boss@example.com").await;
+    let db = &app.state.db;
+    db.execute_unprepared("UPDATE users SET role = 'admin' WHERE email = 'boss@example.com'")
+        .await
+        .expect("promote");
+    let body = app
+        .gql(
+            r#"{ admin { users(search: "BOSS") { nodes { email role } } } }"#,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["admin"]["users"]["nodes"][0]["role"], "admin",
+        "{body}"
+    );
+    let body = app
+        .gql(
+            r#"mutation { createFeatureFlag(input: {name: "beta", enabled: true, rolloutPercentage: 100}) { name } }"#,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(body["data"]["createFeatureFlag"]["name"], "beta", "{body}");
+    let body = app.gql("{ featureFlags }", Some(&token)).await;
+    assert_eq!(body["data"]["featureFlags"][0], "beta", "{body}");
 }

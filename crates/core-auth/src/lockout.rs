@@ -22,7 +22,8 @@ const RESERVE: &str = "INSERT INTO login_throttles (email, failures, window_star
      RETURNING failures, window_started_at";
 
 impl Auth {
-    /// Counts one attempt for `email` and refuses it when the window is full.
+    /// Counts one attempt for `email` and refuses it when the window is full;
+    /// returns the attempts counted in the window, this one included.
     ///
     /// Runs as its own statement, outside any transaction, so the count
     /// survives the refusal that follows a wrong password.
@@ -34,7 +35,7 @@ impl Auth {
         &self,
         db: &impl ConnectionTrait,
         email: &str,
-    ) -> Result<(), AuthError> {
+    ) -> Result<i32, AuthError> {
         let now = self.clock.now();
         let cutoff = now - self.settings.lockout_window;
         let stmt = raw(
@@ -59,7 +60,7 @@ impl Auth {
             let retry_after = (ends - now).num_seconds().max(1) as u64;
             return Err(AuthError::LockedOut { retry_after });
         }
-        Ok(())
+        Ok(count)
     }
 
     /// Clears the counter after a successful sign-in.

@@ -98,6 +98,10 @@ impl Auth {
             .await?
             .ok_or(AuthError::InvalidToken)?;
         let user = user.ok_or(AuthError::InvalidToken)?;
+        if found.revoked_at.is_some() {
+            self.note_revoked_token(db, user.id, "session", found.id)
+                .await;
+        }
         let alive = found.revoked_at.is_none()
             && found.expires_at > now
             && found.last_seen_at + self.settings.session_idle_timeout > now
@@ -139,6 +143,10 @@ impl Auth {
             .await?
             .ok_or(AuthError::InvalidToken)?;
         let user = user.ok_or(AuthError::InvalidToken)?;
+        if key.revoked_at.is_some() {
+            self.note_revoked_token(db, user.id, "api_key", key.id)
+                .await;
+        }
         let alive = key.is_active
             && key.expires_at.is_none_or(|at| at > now)
             && user.suspended_at.is_none()

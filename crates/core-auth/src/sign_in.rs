@@ -129,11 +129,14 @@ impl Auth {
     ) -> Result<IssuedSession, AuthError> {
         let email = Email::parse(email)?;
         password::check_max("password", &password)?;
-        if let Err(refusal) = self.reserve_attempt(db, email.as_str()).await {
-            self.record_attempt(db, &email, client, Some(Failure::LockedOut))
-                .await?;
-            return Err(refusal);
-        }
+        let attempts = match self.reserve_attempt(db, email.as_str()).await {
+            Ok(attempts) => attempts,
+            Err(refusal) => {
+                self.record_attempt(db, &email, client, Some(Failure::LockedOut))
+                    .await?;
+                return Err(refusal);
+            }
+        };
         let found = user::Entity::find()
             .filter(user::Column::Email.eq(email.as_str()))
             .one(db)
@@ -146,8 +149,11 @@ impl Auth {
             Some(u) if u.suspended_at.is_some() => Some(Failure::Suspended),
             Some(_) => None,
         };
+        let found_id = found.as_ref().map(|u| u.id);
         let (Some(user), None) = (found, failure) else {
             self.record_attempt(db, &email, client, failure).await?;
+            self.note_failed_sign_in(db, &email, found_id, client, attempts)
+                .await?;
             return Err(AuthError::InvalidCredentials);
         };
         let txn = db.begin().await?;

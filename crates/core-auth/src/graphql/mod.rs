@@ -1,6 +1,8 @@
 //! The identity part of the GraphQL schema. Resolvers are thin: read the
 //! actor, open the transaction, call the service, map the output.
 
+pub mod admin;
+pub mod admin_types;
 mod inputs;
 mod loaders;
 mod org_types;
@@ -9,6 +11,7 @@ mod recovery;
 mod types;
 mod vault;
 
+pub use admin::{AdminMutation, AdminQuery, AdminRootQuery};
 pub use loaders::{PreferencesLoader, ProfileLoader, register_loaders};
 pub use org_types::{Invitation, Member, Organization};
 pub use organizations::{OrgMutation, OrgQuery};

@@ -227,3 +227,85 @@ pub async fn joined(
     .expect("invitation is accepted");
     (who, member)
 }
+
+/// Gives `user_id` a role directly in the table, as `server user set-role` would.
+pub async fn set_role(db: &impl ConnectionTrait, user_id: Uuid, role: &str) {
+    let found = user::Entity::find_by_id(user_id)
+        .one(db)
+        .await
+        .expect("query user")
+        .expect("user exists");
+    let mut active = found.into_active_model();
+    active.role = Set(role.into());
+    active.update(db).await.expect("set role");
+}
+
+/// Registers `email` with `role` (`user`, `admin`, `superadmin`); returns its session and actor.
+pub async fn member(
+    auth: &Auth,
+    db: &impl ConnectionTrait,
+    email: &str,
+    role: &str,
+) -> (IssuedSession, Actor) {
+    let session = user(auth, db, email).await;
+    set_role(db, session.user.id, role).await;
+    let actor = actor(auth, db, &session).await;
+    (session, actor)
+}
+
+/// The admin capability of an admin actor.
+pub fn cap(actor: &Actor) -> core_auth::admin::AdminCap {
+    core_auth::admin::AdminCap::check(actor).expect("actor is an admin")
+}
+
+/// A schema with the identity and admin roots, audited like the server's.
+pub type TestSchema =
+    async_graphql::Schema<TestQuery, TestMutation, async_graphql::EmptySubscription>;
+
+/// The query roots under test.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct TestQuery(
+    core_auth::graphql::AuthQuery,
+    core_auth::graphql::AdminRootQuery,
+);
+
+/// The mutation roots under test.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct TestMutation(
+    core_auth::graphql::AuthMutation,
+    core_auth::graphql::AdminMutation,
+);
+
+/// Builds the schema over `db` with the audit hook writing to `audit_logs`.
+pub fn schema(db: &DatabaseConnection, auth: &Auth) -> TestSchema {
+    let sink: Arc<dyn kernel::audit::AuditSink> = Arc::new(core_auth::audit::AuditLogSink {
+        clock: auth.clock.clone(),
+    });
+    async_graphql::Schema::build(
+        TestQuery::default(),
+        TestMutation::default(),
+        async_graphql::EmptySubscription,
+    )
+    .data(db.clone())
+    .data(auth.clone())
+    .data(sink)
+    .finish()
+}
+
+/// Runs `query` as `actor` (anonymous when `None`); returns the response as JSON.
+pub async fn run_gql(schema: &TestSchema, actor: Option<&Actor>, query: &str) -> serde_json::Value {
+    let mut request = async_graphql::Request::new(query).data(client());
+    if let Some(actor) = actor {
+        request = request.data(actor.clone());
+    }
+    let response = schema.execute(request).await;
+    serde_json::to_value(&response).expect("response serialises")
+}
+
+/// The `extensions.code` of the first GraphQL error, or `<none>`.
+pub fn gql_code(body: &serde_json::Value) -> String {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("<none>")
+        .to_owned()
+}
