@@ -3,7 +3,7 @@
 //! and answers an invitation; everyone else is told it does not exist.
 
 use crate::Auth;
-use crate::entity::{invitation, member, user};
+use crate::entity::{invitation, member, organization, user};
 use crate::organizations::{
     OrgRole, count_members, find_membership, lock_organization, membership, not_found_as,
 };
@@ -12,10 +12,14 @@ use chrono::{DateTime, Utc};
 use kernel::Error;
 use kernel::actor::Actor;
 use kernel::id::new_id;
+use kernel::mail::{OutgoingMail, outbox};
 use kernel::page::{Page, Window};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
+
+/// The outbox `kind` of invitation mail.
+pub const INVITATION_MAIL: &str = "organization_invitation";
 
 /// Where an invitation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,7 +190,45 @@ impl Auth {
         }
         .insert(db)
         .await?;
+        self.queue_invitation_mail(db, actor, &invitation).await?;
         Ok(invitation)
+    }
+
+    /// Queues the invitation mail in the inviting transaction, so it goes out
+    /// only if the invitation commits. The link carries no secret: only the
+    /// signed-in user with the invited email can accept.
+    async fn queue_invitation_mail(
+        &self,
+        db: &impl ConnectionTrait,
+        actor: &Actor,
+        inv: &invitation::Model,
+    ) -> Result<(), Error> {
+        let org = organization::Entity::find_by_id(inv.organization_id)
+            .one(db)
+            .await?
+            .ok_or(Error::NotFound("organization"))?;
+        let inviter = user::Entity::find_by_id(actor.user_id).one(db).await?;
+        let by = inviter
+            .map(|u| u.name.unwrap_or(u.email))
+            .unwrap_or_else(|| "A member".into());
+        let link = self
+            .settings
+            .recovery
+            .public_url
+            .page(&format!("invitations/{}", inv.id));
+        let hours = self.settings.organizations.invitation_ttl.num_hours();
+        let mail = OutgoingMail {
+            to: inv.email.clone(),
+            subject: format!("Join {} on the platform", org.name),
+            body: format!(
+                "{by} invited you to join {org} as {role}.\n\n                 Sign in with this address and open this link within {hours} hours to answer:\n\n{link}\n",
+                org = org.name,
+                role = inv.role,
+            ),
+            kind: INVITATION_MAIL.into(),
+        };
+        outbox::enqueue(db, &mail, self.clock.now()).await?;
+        Ok(())
     }
 
     /// Moves a pending, unexpired invitation to `to`, in one conditional statement

@@ -57,6 +57,11 @@ impl PublicUrl {
         Ok(Self(url.as_str().trim_end_matches('/').to_owned()))
     }
 
+    /// `{base}/{path}`, for links that carry no secret.
+    pub fn page(&self, path: &str) -> String {
+        format!("{}/{path}", self.0)
+    }
+
     /// `{base}/{path}?token={token}`; tokens are URL-safe base64, so need no escaping.
     pub fn link(&self, path: &str, token: &str) -> String {
         format!("{}/{path}?token={token}", self.0)

@@ -186,6 +186,48 @@ async fn members_cannot_invite() {
 }
 
 #[tokio::test]
+async fn an_invitation_mails_the_invited_address_a_public_url_link_and_a_refused_one_mails_nothing()
+{
+    let (t, auth, _clock) = setup().await;
+    let ada = signed_in(&auth, &t.db, "ada@x.com").await;
+    let org = organization(&auth, &t.db, &ada, "acme").await;
+    let (bob, _) = joined(&auth, &t.db, &ada, org, "bob@x.com", Member).await;
+    let before = invitation_mails(&t.db).await.len();
+
+    let inv = invite(&auth, &t.db, &ada, org, "eve@x.com", Admin)
+        .await
+        .expect("owners invite");
+    let mails = invitation_mails(&t.db).await;
+    assert_eq!(mails.len(), before + 1);
+    let mail = mails.last().unwrap();
+    assert_eq!(mail.recipient, "eve@x.com");
+    let link = auth
+        .settings
+        .recovery
+        .public_url
+        .page(&format!("invitations/{}", inv.id));
+    assert!(mail.body.contains(&link), "{}", mail.body);
+    assert!(mail.body.contains("admin"), "{}", mail.body);
+
+    // A member's invitation is refused, and its transaction queues nothing.
+    invite(&auth, &t.db, &bob, org, "zed@x.com", Member)
+        .await
+        .refused();
+    assert_eq!(invitation_mails(&t.db).await.len(), before + 1);
+}
+
+async fn invitation_mails(db: &DatabaseConnection) -> Vec<kernel::mail::outbox::Model> {
+    use sea_orm::QueryOrder;
+    kernel::mail::outbox::Entity::find()
+        .filter(kernel::mail::outbox::Column::Kind.eq(core_auth::invitations::INVITATION_MAIL))
+        .order_by_asc(kernel::mail::outbox::Column::CreatedAt)
+        .order_by_asc(kernel::mail::outbox::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
 async fn admins_invite_members_and_admins_but_not_owners() {
     let (t, auth, _clock) = setup().await;
     let ada = signed_in(&auth, &t.db, "ada@x.com").await;

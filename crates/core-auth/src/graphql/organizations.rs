@@ -172,6 +172,7 @@ impl OrgMutation {
         txn.subject("invitation", inv.id);
         txn.changes(None, Some(crate::invitations::audit_view(&inv)));
         txn.commit().await.gql()?;
+        super::recovery::deliver_committed_mail(ctx);
         Ok(Invitation::new(inv, auth.clock.now()))
     }
 

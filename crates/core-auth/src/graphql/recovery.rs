@@ -21,7 +21,7 @@ pub struct ResetPasswordInput {
 
 /// Hands mail queued by a committed mutation to the configured mailer, in the
 /// background. Without a mailer in the schema the rows wait for the dispatcher.
-fn deliver_committed_mail(ctx: &Context<'_>) {
+pub(crate) fn deliver_committed_mail(ctx: &Context<'_>) {
     if let Some(mailer) = ctx.data_opt::<Arc<dyn Mailer>>() {
         outbox::deliver_soon(ctx.db().clone(), mailer.clone(), auth(ctx).clock.clone());
     }

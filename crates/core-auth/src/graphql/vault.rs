@@ -233,6 +233,18 @@ impl VaultMutation {
             .reveal_credential(&txn, actor, keys(ctx), id)
             .await
             .gql()?;
+        // A reveal is the vault's one sensitive read: it also goes to the
+        // security audit log, in the same transaction, naming no secret.
+        crate::security::record_access(
+            &txn,
+            actor,
+            "credential.reveal",
+            "credential",
+            Some(&id.to_string()),
+            Some(serde_json::json!({ "name": row.name, "useCount": row.use_count })),
+        )
+        .await
+        .gql()?;
         txn.subject("credential", id);
         txn.changes(None, Some(audit_view(&row)));
         txn.commit().await.gql()?;
