@@ -94,6 +94,7 @@ pub fn build_schema(
     )
     .data(db)
     .data(sink)
+    .data(billing::Billing::local(auth.clock.clone()))
     .data(auth)
     .data(keys)
     .data(mailer)

@@ -1,0 +1,9 @@
+//! Billing: plans and quotes, subscriptions and the usage gate, credits,
+//! cost tracking and budgets. Every amount is integer cents (or an exact
+//! decimal for per-token prices), computed on the server.
+
+pub mod gateway;
+pub mod settings;
+
+pub use gateway::{Charge, LocalGateway, Payment, PaymentGateway};
+pub use settings::{Billing, BillingSettings};
