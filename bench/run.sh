@@ -12,6 +12,8 @@ url="${1:-sqlite://$work/bench.db?mode=rwc}"
 port=18555
 cargo build -q --release -p server
 bin="${CARGO_TARGET_DIR:-target}/release/server"
+# A server database needs a vault key ring; a throwaway one suffices here.
+export VAULT_KEYS="${VAULT_KEYS:-1:$(head -c 32 /dev/urandom | base64)}"
 DATABASE_URL="$url" BIND_ADDR="127.0.0.1:$port" MIGRATE=true RUST_LOG=warn "$bin" &
 pid=$!
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done

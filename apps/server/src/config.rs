@@ -265,6 +265,32 @@ impl Config {
         }
     }
 
+    /// What production lacks: mail that would never leave the outbox (and keep
+    /// live reset links in it) and links that point at a developer's machine.
+    ///
+    /// # Errors
+    /// A message naming each missing setting, when `APP_ENV=production`.
+    pub fn check_production(&self) -> Result<(), String> {
+        if self.app_env != AppEnv::Production {
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        if self.smtp_url.is_none() {
+            missing.push("SMTP_URL (mail would stay in the outbox, undelivered)");
+        }
+        if self.public_url == core_auth::recovery::PublicUrl::LOCAL {
+            missing.push("PUBLIC_URL (links in mail would point at 127.0.0.1)");
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "APP_ENV=production requires {}",
+                missing.join(" and ")
+            ))
+        }
+    }
+
     /// Settings for tests: in-memory defaults, nothing read from the environment.
     pub fn for_tests() -> Self {
         Cli::parse_from(["server"]).config
@@ -299,6 +325,30 @@ mod tests {
             config(&["--password-reset-ttl-secs", "0"])
                 .auth_settings()
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn production_requires_smtp_and_a_public_url() {
+        assert!(config(&[]).check_production().is_ok(), "development");
+        let err = config(&["--app-env", "production"])
+            .check_production()
+            .unwrap_err();
+        assert!(
+            err.contains("SMTP_URL") && err.contains("PUBLIC_URL"),
+            "{err}"
+        );
+        assert!(
+            config(&[
+                "--app-env",
+                "production",
+                "--smtp-url",
+                "smtp://u:p@mail.example.com:587",
+                "--public-url",
+                "https://app.example.com",
+            ])
+            .check_production()
+            .is_ok()
         );
     }
 

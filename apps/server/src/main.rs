@@ -25,6 +25,10 @@ async fn main() -> anyhow::Result<()> {
         _ => {}
     }
     let keys = server::vault::key_ring(&config).context("invalid configuration")?;
+    config
+        .check_production()
+        .map_err(anyhow::Error::msg)
+        .context("invalid configuration")?;
     let auth_settings = config
         .auth_settings()
         .map_err(anyhow::Error::msg)

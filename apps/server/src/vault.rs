@@ -19,6 +19,14 @@ pub enum KeyRingError {
          entries of 32-byte keys separated by commas (`server vault new-key` prints one)"
     )]
     MissingInProduction,
+    /// Only the embedded SQLite default may invent a key: a server database
+    /// outlives the working directory a generated key file would sit in.
+    #[error(
+        "VAULT_KEYS must be set when DATABASE_URL is not the embedded SQLite database: a key \
+         generated into a local file would be lost with the machine while the ciphertexts stay \
+         (`server vault new-key` prints an entry)"
+    )]
+    MissingForServerDatabase,
     /// `VAULT_KEYS` does not parse.
     #[error("VAULT_KEYS is malformed: {0}")]
     Malformed(CryptoError),
@@ -43,12 +51,15 @@ pub enum KeyRingError {
 /// The key ring `config` describes.
 ///
 /// # Errors
-/// In production without `VAULT_KEYS`; when the keys are malformed; when the
+/// Without `VAULT_KEYS` in production or on a server database; when the keys are malformed; when the
 /// development key file cannot be read or created.
 pub fn key_ring(config: &Config) -> Result<KeyRing, KeyRingError> {
     match (&config.vault_keys, config.app_env) {
         (Some(text), _) => KeyRing::parse(text.expose()).map_err(KeyRingError::Malformed),
         (None, AppEnv::Production) => Err(KeyRingError::MissingInProduction),
+        (None, AppEnv::Development) if !kernel::db::is_sqlite(&config.database_url) => {
+            Err(KeyRingError::MissingForServerDatabase)
+        }
         (None, AppEnv::Development) => load_or_create_key_file(&key_file_path(config)),
     }
 }

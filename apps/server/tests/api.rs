@@ -378,7 +378,7 @@ async fn create_org(app: &common::TestApp, owner: &str, slug: &str) -> String {
 async fn add_members(app: &common::TestApp, owner: &str, org: &str, prefix: &str, n: usize) {
     for i in 0..n {
         let email = format!("{prefix}{i}@example.com");
-        let token = app.register(&email).await;
+        let token = app.register_verified(&email).await;
         let q = format!(
             r#"mutation {{ inviteMember(input: {{organizationId: "{org}", email: "{email}", role: MEMBER}}) {{ id status }} }}"#
         );
@@ -450,9 +450,9 @@ async fn organization_members_with_users_cost_the_same_statements_for_3_or_25_me
 #[actix_web::test]
 async fn another_users_organization_and_invitation_ids_are_not_found() {
     let app = spawn_app().await;
-    let ada = app.register("ada@example.com").await;
-    let bob = app.register("bob@example.com").await;
-    let eve = app.register("eve@example.com").await;
+    let ada = app.register_verified("ada@example.com").await;
+    let bob = app.register_verified("bob@example.com").await;
+    let eve = app.register_verified("eve@example.com").await;
     let org = create_org(&app, &ada, "acme").await;
     let body = app
         .gql(

@@ -91,6 +91,20 @@ fn production_server_without_vault_keys_stops_at_start_up_with_the_message() {
 }
 
 #[test]
+fn a_server_database_without_vault_keys_is_refused_even_in_development() {
+    let dir = TempDir::new();
+    let mut config = config_without_keys(AppEnv::Development, &dir);
+    config.database_url = "postgres://postgres@127.0.0.1:5432/app".into();
+    config.vault_keys_file = Some(dir.0.join(KEY_FILE_NAME));
+    let message = key_ring(&config).unwrap_err().to_string();
+    assert!(message.contains("VAULT_KEYS"), "{message}");
+    assert!(
+        !dir.0.join(KEY_FILE_NAME).exists(),
+        "no key is invented for a server database"
+    );
+}
+
+#[test]
 fn the_default_key_file_is_created_once_beside_the_database_and_reused() {
     let dir = TempDir::new();
     let config = config_without_keys(AppEnv::Development, &dir);

@@ -95,20 +95,25 @@ fn not_pending(status: InvitationStatus) -> Error {
     ))
 }
 
-async fn email_of(db: &impl ConnectionTrait, actor: &Actor) -> Result<String, Error> {
-    let found = user::Entity::find_by_id(actor.user_id).one(db).await?;
-    found
-        .map(|u| u.email)
-        .ok_or(Error::Unauthenticated("authentication required"))
+async fn email_of(db: &impl ConnectionTrait, actor: &Actor) -> Result<Option<String>, Error> {
+    let found = user::Entity::find_by_id(actor.user_id)
+        .one(db)
+        .await?
+        .ok_or(Error::Unauthenticated("authentication required"))?;
+    // Registering does not prove the address: whoever signs up first with an
+    // invited address must not inherit the invitation until they verify it.
+    Ok(found.email_verified_at.map(|_| found.email))
 }
 
-/// An invitation addressed to the caller.
+/// An invitation addressed to the caller, who must have verified the address.
 async fn addressed_to(
     db: &impl ConnectionTrait,
     actor: &Actor,
     id: Uuid,
 ) -> Result<invitation::Model, Error> {
-    let email = email_of(db, actor).await?;
+    let email = email_of(db, actor).await?.ok_or(Error::Forbidden(
+        "verify your email address before answering invitations",
+    ))?;
     invitation::Entity::find_by_id(id)
         .filter(invitation::Column::Email.eq(email))
         .one(db)
@@ -221,7 +226,9 @@ impl Auth {
             to: inv.email.clone(),
             subject: format!("Join {} on the platform", org.name),
             body: format!(
-                "{by} invited you to join {org} as {role}.\n\n                 Sign in with this address and open this link within {hours} hours to answer:\n\n{link}\n",
+                "{by} invited you to join {org} as {role}.\n\n\
+                 Sign in with this address, verified, and open this link within {hours} hours \
+                 to answer:\n\n{link}\n",
                 org = org.name,
                 role = inv.role,
             ),
@@ -388,9 +395,12 @@ impl Auth {
         actor: &Actor,
         window: Window,
     ) -> Result<Page<invitation::Model>, Error> {
+        // An unverified address sees no invitations (not even that there are some).
         let email = email_of(db, actor).await?;
+        let verified = email.is_some();
         let select = invitation::Entity::find()
-            .filter(invitation::Column::Email.eq(email))
+            .filter(invitation::Column::Email.eq(email.unwrap_or_default()))
+            .filter(Expr::value(verified))
             .filter(invitation::Column::Status.eq(InvitationStatus::Pending.as_str()))
             .filter(invitation::Column::ExpiresAt.gt(self.clock.now()));
         kernel::page::fetch(db, select, invitation::Column::Id, |i| i.id, window).await

@@ -106,11 +106,18 @@ impl SetConfig {
     }
 }
 
-/// What the audit records keep of a setting.
+/// What the audit records keep of a setting: the value is redacted when the
+/// setting's own name marks it secret (`smtp.password`), since `redact` only
+/// sees the JSON field name `value`.
 pub fn audit_view(c: &system_config::Model) -> Json {
+    let value = if kernel::audit::is_secret_key(&c.key) {
+        Json::String("[REDACTED]".into())
+    } else {
+        c.value.clone()
+    };
     json!({
         "key": c.key,
-        "value": c.value,
+        "value": value,
         "valueType": c.value_type,
         "description": c.description,
     })
@@ -174,20 +181,25 @@ impl Auth {
                 active.updated_at = Set(now);
                 active.update(db).await?
             }
-            None => {
-                system_config::ActiveModel {
-                    id: Set(new_id()),
-                    key: Set(req.key.as_str().to_owned()),
-                    value: Set(req.value),
-                    value_type: Set(req.value_type.as_str().to_owned()),
-                    description: Set(req.description),
-                    updated_by: Set(Some(cap.user_id())),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                }
-                .insert(db)
-                .await?
+            None => system_config::ActiveModel {
+                id: Set(new_id()),
+                key: Set(req.key.as_str().to_owned()),
+                value: Set(req.value),
+                value_type: Set(req.value_type.as_str().to_owned()),
+                description: Set(req.description),
+                updated_by: Set(Some(cap.user_id())),
+                created_at: Set(now),
+                updated_at: Set(now),
             }
+            .insert(db)
+            .await
+            .map_err(|e| {
+                if kernel::error::is_unique_violation(&e) {
+                    Error::conflict("key", "this setting was created concurrently; retry")
+                } else {
+                    e.into()
+                }
+            })?,
         };
         record_access(
             db,

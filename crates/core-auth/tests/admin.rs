@@ -450,6 +450,26 @@ async fn admin_reads_of_user_data_are_recorded_in_security_audit_log() {
         .unwrap();
     assert_eq!(nodes.len(), 1, "{body}");
     assert_eq!(nodes[0]["userId"], admin.user_id.to_string());
+
+    // Reading the security records is itself a recorded sensitive read.
+    run_gql(
+        &s,
+        Some(&admin),
+        "{ admin { securityEvents(filter: {unresolved: true}) { nodes { id } } } }",
+    )
+    .await;
+    assert_eq!(
+        access_rows(&t.db, "admin.security_audit_log.list")
+            .await
+            .len(),
+        1
+    );
+    let events = access_rows(&t.db, "admin.security_events.list").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].details.as_ref().unwrap()["filter"]["unresolved"],
+        true
+    );
 }
 
 #[tokio::test]
@@ -933,14 +953,17 @@ async fn security_audit_log_filters_by_user_action_resource_and_time() {
         range: since,
         ..Default::default()
     };
-    assert_eq!(
-        auth.admin_security_audit_log(&t.db, &c, every, all())
-            .await
-            .unwrap()
-            .items
-            .len(),
-        3
-    );
+    // The three records above, plus one for each of the four reads of the log before this one.
+    let rows = auth
+        .admin_security_audit_log(&t.db, &c, every, all())
+        .await
+        .unwrap()
+        .items;
+    let reads = rows
+        .iter()
+        .filter(|(_, r)| r.action == "admin.security_audit_log.list")
+        .count();
+    assert_eq!((rows.len() - reads, reads), (3, 4));
 }
 
 #[tokio::test]

@@ -345,3 +345,35 @@ async fn system_config_writes_are_admin_only_and_audited() {
     assert_eq!(audited[1].new_values.as_ref().unwrap()["value"], true);
     assert!(audited.iter().all(|r| r.user_id == Some(admin.user_id)));
 }
+
+#[tokio::test]
+async fn a_setting_named_like_a_secret_is_redacted_in_audit_rows() {
+    let (t, auth, _clock) = setup().await;
+    let (_, admin) = member(&auth, &t.db, "a@x.com", "admin").await;
+    let s = schema(&t.db, &auth);
+    for v in ["first-hunter2", "second-hunter2"] {
+        let body = run_gql(
+            &s,
+            Some(&admin),
+            &format!(
+                r#"mutation {{ setSystemConfig(input: {{key: "smtp.password", value: "{v}", valueType: STRING}}) {{ value }} }}"#
+            ),
+        )
+        .await;
+        assert_eq!(body["data"]["setSystemConfig"]["value"], v, "{body}");
+    }
+    let audited = audit_log::Entity::find()
+        .filter(audit_log::Column::EntityType.eq("system_config"))
+        .all(&t.db)
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 2);
+    for row in &audited {
+        let text = format!("{row:?}");
+        assert!(!text.contains("hunter2"), "secret in audit row: {text}");
+    }
+    assert_eq!(
+        audited[1].new_values.as_ref().unwrap()["value"],
+        "[REDACTED]"
+    );
+}

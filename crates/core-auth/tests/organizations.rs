@@ -228,6 +228,48 @@ async fn invitation_mails(db: &DatabaseConnection) -> Vec<kernel::mail::outbox::
 }
 
 #[tokio::test]
+async fn an_unverified_address_cannot_accept_reject_or_see_its_invitation() {
+    let (t, auth, _clock) = setup().await;
+    let ada = signed_in(&auth, &t.db, "ada@x.com").await;
+    let org = organization(&auth, &t.db, &ada, "acme").await;
+    let inv = invite(&auth, &t.db, &ada, org, "new@x.com", Admin)
+        .await
+        .expect("owners invite");
+    // Someone registers the invited address first, without proving it.
+    let squatter = actor(&auth, &t.db, &user(&auth, &t.db, "new@x.com").await).await;
+
+    let listed = auth.my_invitations(&t.db, &squatter, all()).await.unwrap();
+    assert!(listed.items.is_empty(), "unverified sees nothing");
+    for answer in ["accept", "reject"] {
+        let err = in_tx(&t.db, async |tx| match answer {
+            "accept" => auth
+                .accept_invitation(tx, &squatter, inv.id)
+                .await
+                .map(|_| ()),
+            _ => auth
+                .reject_invitation(tx, &squatter, inv.id)
+                .await
+                .map(|_| ()),
+        })
+        .await
+        .expect_err("unverified address is refused");
+        assert_eq!(err.code(), Code::Forbidden, "{answer}");
+    }
+    assert_eq!(members_of(&t.db, org).await, 1);
+
+    // Once verified, the same user answers it.
+    mark_verified(&t.db, squatter.user_id).await;
+    let listed = auth.my_invitations(&t.db, &squatter, all()).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    in_tx(&t.db, async |tx| {
+        auth.accept_invitation(tx, &squatter, inv.id).await
+    })
+    .await
+    .expect("verified address accepts");
+    assert_eq!(role_of(&t.db, org, squatter.user_id).await, Some(Admin));
+}
+
+#[tokio::test]
 async fn admins_invite_members_and_admins_but_not_owners() {
     let (t, auth, _clock) = setup().await;
     let ada = signed_in(&auth, &t.db, "ada@x.com").await;

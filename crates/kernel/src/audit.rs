@@ -64,7 +64,9 @@ pub fn redact(value: &mut Json) {
     }
 }
 
-fn is_secret_key(key: &str) -> bool {
+/// Whether a field or setting named `key` looks like it holds a secret
+/// (`password`, `api_key`, `smtp.token`, ...), compared without separators or case.
+pub fn is_secret_key(key: &str) -> bool {
     let k: String = key
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())

@@ -132,7 +132,7 @@ impl Auth {
     pub async fn admin_security_audit_log(
         &self,
         db: &impl ConnectionTrait,
-        _cap: &AdminCap,
+        cap: &AdminCap,
         filter: AccessFilter,
         window: Window,
     ) -> Result<Page<security_audit_log::Model>, Error> {
@@ -151,7 +151,18 @@ impl Auth {
             select = select.filter(C::ResourceId.eq(i.as_str()));
         }
         let select = in_range(select, C::CreatedAt, filter.range);
-        kernel::page::fetch(db, select, C::Id, |r| r.id, window).await
+        let page = kernel::page::fetch(db, select, C::Id, |r| r.id, window).await?;
+        let details = json!({ "filter": filter, "returned": page.items.len() });
+        record_access(
+            db,
+            cap.actor(),
+            "admin.security_audit_log.list",
+            "security_audit_log",
+            None,
+            Some(details),
+        )
+        .await?;
+        Ok(page)
     }
 
     /// `security_events`, newest first.
@@ -162,7 +173,7 @@ impl Auth {
     pub async fn admin_security_events(
         &self,
         db: &impl ConnectionTrait,
-        _cap: &AdminCap,
+        cap: &AdminCap,
         filter: EventFilter,
         window: Window,
     ) -> Result<Page<security_event::Model>, Error> {
@@ -179,7 +190,26 @@ impl Auth {
             Some(false) => select.filter(C::ResolvedAt.is_not_null()),
             None => select,
         };
-        kernel::page::fetch(db, select, C::Id, |r| r.id, window).await
+        let page = kernel::page::fetch(db, select, C::Id, |r| r.id, window).await?;
+        // Events carry other users' emails and addresses: reading them is itself recorded.
+        let details = json!({
+            "filter": {
+                "severity": filter.severity.map(|s| s.as_str()),
+                "kind": filter.kind,
+                "unresolved": filter.unresolved,
+            },
+            "returned": page.items.len(),
+        });
+        record_access(
+            db,
+            cap.actor(),
+            "admin.security_events.list",
+            "security_event",
+            None,
+            Some(details),
+        )
+        .await?;
+        Ok(page)
     }
 
     /// Marks an event resolved with a note; recorded in `security_audit_log`.
