@@ -1027,3 +1027,60 @@ async fn a_refused_admin_mutation_leaves_no_trace() {
     assert_eq!(count::<audit_log::Entity>(&t.db).await, 0);
     assert_eq!(count::<security_audit_log::Entity>(&t.db).await, 0);
 }
+
+#[tokio::test]
+async fn concurrent_suspensions_of_one_user_suspend_once() {
+    let (t, auth, _clock) = setup().await;
+    let (_, admin) = member(&auth, &t.db, "a@x.com", "admin").await;
+    let (_, victim) = member(&auth, &t.db, "v@x.com", "user").await;
+    let admin_cap = cap(&admin);
+    // Each attempt runs in its own transaction, all started before any checks,
+    // as concurrent requests do; without the row lock on PostgreSQL both pass
+    // the "not yet suspended" check and both write.
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(4));
+    let attempts: Vec<_> = (0..4)
+        .map(|i| {
+            let (db, auth, admin_cap, start) =
+                (t.db.clone(), auth.clone(), admin_cap.clone(), start.clone());
+            tokio::spawn(async move {
+                use sea_orm::TransactionTrait;
+                let txn = db.begin().await.unwrap();
+                if !t_is_sqlite(&db) {
+                    start.wait().await;
+                }
+                let reason = SuspensionReason::parse(format!("attempt {i}")).unwrap();
+                let out = auth
+                    .suspend_user(&txn, &admin_cap, victim.user_id, reason)
+                    .await;
+                if out.is_ok() {
+                    txn.commit().await.unwrap();
+                }
+                out.map(|_| ()).map_err(|e| e.code())
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for a in attempts {
+        results.push(a.await.unwrap());
+    }
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(won, 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.err())
+            .all(|c| c == Code::InvalidTransition),
+        "{results:?}"
+    );
+    let suspends = security_audit_log::Entity::find()
+        .filter(security_audit_log::Column::Action.eq("admin.users.suspend"))
+        .all(&t.db)
+        .await
+        .unwrap();
+    assert_eq!(suspends.len(), 1);
+}
+
+fn t_is_sqlite(db: &sea_orm::DatabaseConnection) -> bool {
+    use sea_orm::ConnectionTrait;
+    db.get_database_backend() == sea_orm::DbBackend::Sqlite
+}

@@ -14,7 +14,7 @@ use kernel::page::{Page, Window};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    Select, Set,
+    QuerySelect, Select, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -113,6 +113,17 @@ async fn find_user(db: &impl ConnectionTrait, id: Uuid) -> Result<user::Model, E
         .ok_or(Error::NotFound("user"))
 }
 
+/// The target of an admin mutation, row-locked until the transaction ends, so
+/// the role and suspension checks below hold when the write lands (PostgreSQL;
+/// SQLite's one connection already serialises writers).
+async fn lock_user(db: &impl ConnectionTrait, id: Uuid) -> Result<user::Model, Error> {
+    user::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("user"))
+}
+
 /// Admins manage plain users only; a superadmin manages everyone but themself.
 fn may_manage(cap: &AdminCap, target: &user::Model) -> Result<(), Error> {
     if target.id == cap.user_id() {
@@ -193,7 +204,7 @@ impl Auth {
         id: Uuid,
         reason: SuspensionReason,
     ) -> Result<(user::Model, user::Model), Error> {
-        let target = find_user(db, id).await?;
+        let target = lock_user(db, id).await?;
         may_manage(cap, &target)?;
         if target.suspended_at.is_some() {
             return Err(Error::InvalidTransition(
@@ -232,7 +243,7 @@ impl Auth {
         cap: &AdminCap,
         id: Uuid,
     ) -> Result<(user::Model, user::Model), Error> {
-        let target = find_user(db, id).await?;
+        let target = lock_user(db, id).await?;
         may_manage(cap, &target)?;
         if target.suspended_at.is_none() {
             return Err(Error::InvalidTransition("the user is not suspended".into()));
@@ -268,7 +279,7 @@ impl Auth {
         id: Uuid,
         role: Role,
     ) -> Result<(user::Model, user::Model), Error> {
-        let target = find_user(db, id).await?;
+        let target = lock_user(db, id).await?;
         may_manage(cap, &target)?;
         if role >= Role::Admin && !cap.is_superadmin() {
             return Err(Error::Forbidden(
