@@ -4,7 +4,13 @@
 
 pub mod entity;
 pub mod gateway;
+pub mod graphql;
+pub mod purchases;
+pub mod quote;
 pub mod settings;
+pub mod stripe;
+pub mod subscriptions;
+pub mod webhook;
 
 pub use gateway::{Charge, LocalGateway, Payment, PaymentGateway};
 pub use settings::{Billing, BillingSettings};
