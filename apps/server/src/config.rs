@@ -229,6 +229,8 @@ impl Config {
             }
             _ => billing::webhook::WebhookSecret::default(),
         };
+        // The other billing parts add settings that keep their defaults here.
+        #[allow(clippy::needless_update)]
         let settings = billing::BillingSettings {
             webhook_secret,
             ..Default::default()

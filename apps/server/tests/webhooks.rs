@@ -20,6 +20,7 @@ const SECRET: &str = "whsec_test_secret";
 
 async fn app_with_subscription() -> (TestApp, uuid::Uuid) {
     let mut app = spawn_app().await;
+    #[allow(clippy::needless_update)]
     let settings = billing::BillingSettings {
         webhook_secret: WebhookSecret::new(SECRET),
         ..Default::default()
