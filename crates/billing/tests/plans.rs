@@ -975,3 +975,38 @@ async fn concurrent_tier_changes_apply_one_and_charge_once() {
         .tier_id;
     assert_eq!(tier, GROWTH_ID);
 }
+
+#[tokio::test]
+async fn invoice_paid_after_a_trial_activates_the_first_paid_period() {
+    let fx = setup().await;
+    let db = &fx.t.db;
+    let ada = user(db, &fx.clock, "ada@example.com").await;
+    let trial = Subscribe {
+        tier_id: STARTER_ID,
+        frequency: Frequency::Monthly,
+        trial: true,
+    };
+    let s = fx.billing.subscribe(db, &ada, trial).await.unwrap();
+    fx.clock.advance(Duration::days(14));
+    let paid = event(
+        "evt_trial_paid",
+        "invoice.paid",
+        serde_json::json!({"subscription": s.id.to_string()}),
+    );
+    assert_eq!(
+        fx.billing.apply_webhook_event(db, &paid).await.unwrap(),
+        Outcome::Applied
+    );
+    let now = fx
+        .billing
+        .live_subscription(db, ada.user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now.status, "active");
+    assert_eq!(now.current_period_start, s.current_period_end);
+    assert_eq!(
+        now.current_period_end,
+        Frequency::Monthly.period_end(s.current_period_end)
+    );
+}
