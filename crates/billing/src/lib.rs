@@ -2,8 +2,15 @@
 //! cost tracking and budgets. Every amount is integer cents (or an exact
 //! decimal for per-token prices), computed on the server.
 
+pub mod entity;
 pub mod gateway;
+pub mod graphql;
+pub mod purchases;
+pub mod quote;
 pub mod settings;
+pub mod stripe;
+pub mod subscriptions;
+pub mod webhook;
 
 pub use gateway::{Charge, LocalGateway, Payment, PaymentGateway};
 pub use settings::{Billing, BillingSettings};

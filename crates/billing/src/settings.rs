@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 /// Tunable billing rules.
 #[derive(Debug, Clone, Default)]
-pub struct BillingSettings {}
+pub struct BillingSettings {
+    /// The secret provider webhooks are signed with (`BILLING_WEBHOOK_SECRET`).
+    pub webhook_secret: crate::webhook::WebhookSecret,
+}
 
 /// The handle billing services are called through: settings, the clock and
 /// the payment gateway.
