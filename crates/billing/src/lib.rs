@@ -3,7 +3,11 @@
 //! decimal for per-token prices), computed on the server.
 
 pub mod gateway;
+pub mod gate;
+pub mod graphql;
+pub mod rollover;
 pub mod settings;
+pub mod usage;
 
 pub use gateway::{Charge, LocalGateway, Payment, PaymentGateway};
 pub use settings::{Billing, BillingSettings};

@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 /// Tunable billing rules.
 #[derive(Debug, Clone, Default)]
-pub struct BillingSettings {}
+pub struct BillingSettings {
+    /// How long a usage reservation may stay unsettled before the period job releases it.
+    pub reservation_ttl: crate::gate::ReservationTtl,
+}
 
 /// The handle billing services are called through: settings, the clock and
 /// the payment gateway.

@@ -1,0 +1,3 @@
+//! The billing GraphQL roots, one module per part.
+
+pub mod usage;
