@@ -155,8 +155,11 @@ impl BudgetCheck for NoBudget {
 #[derive(Debug, Clone)]
 pub(crate) struct GateState {
     pub subscription_id: Uuid,
+    pub user_id: Uuid,
     pub tier_id: Uuid,
     pub status: String,
+    pub payment_frequency: String,
+    pub cancel_at_period_end: bool,
     pub period_start: DateTime<Utc>,
     pub period_end: DateTime<Utc>,
     pub executions_used: i64,
@@ -189,32 +192,57 @@ pub(crate) async fn exec(
         .rows_affected())
 }
 
-/// The caller's subscription with its tier's limits, if any.
+/// The caller's subscription with its tier's limits, if any: the live one, or
+/// else the latest cancelled one (a user keeps cancelled rows as history).
 pub(crate) async fn load_state(
     db: &impl ConnectionTrait,
     user_id: Uuid,
 ) -> Result<Option<GateState>, Error> {
+    load_state_where(db, "s.user_id = ?", user_id).await
+}
+
+/// One subscription by id with its tier's limits.
+pub(crate) async fn load_subscription(
+    db: &impl ConnectionTrait,
+    subscription_id: Uuid,
+) -> Result<Option<GateState>, Error> {
+    load_state_where(db, "s.id = ?", subscription_id).await
+}
+
+async fn load_state_where(
+    db: &impl ConnectionTrait,
+    filter: &str,
+    id: Uuid,
+) -> Result<Option<GateState>, Error> {
     let backend = db.get_database_backend();
     let stmt = raw(
         backend,
-        "SELECT s.id, s.tier_id, s.status, s.current_period_start, s.current_period_end, \
-         s.executions_used_this_period, s.additional_executions, s.running_agents, \
-         t.monthly_execution_limit, t.max_agents, t.max_concurrent_agents, \
-         t.allow_overage, t.overage_price_cents \
-         FROM user_subscriptions s JOIN subscription_tiers t ON t.id = s.tier_id \
-         WHERE s.user_id = ?",
-        vec![user_id.into()],
+        &format!(
+            "SELECT s.id, s.user_id, s.tier_id, s.status, s.payment_frequency, \
+             s.cancel_at_period_end, s.current_period_start, s.current_period_end, \
+             s.executions_used_this_period, s.additional_executions, s.running_agents, \
+             t.monthly_execution_limit, t.max_agents, t.max_concurrent_agents, \
+             t.overage_enabled, t.overage_price_cents \
+             FROM user_subscriptions s JOIN subscription_tiers t ON t.id = s.tier_id \
+             WHERE {filter} \
+             ORDER BY CASE WHEN s.status = 'cancelled' THEN 1 ELSE 0 END, s.created_at DESC, s.id DESC \
+             LIMIT 1"
+        ),
+        vec![id.into()],
     );
     let Some(row) = db.query_one_raw(stmt).await? else {
         return Ok(None);
     };
     let int = |col: &str| -> Result<i64, Error> { Ok(i64::from(row.try_get::<i32>("", col)?)) };
-    let allow_overage: bool = row.try_get("", "allow_overage")?;
-    let overage_price: Option<i32> = row.try_get("", "overage_price_cents")?;
+    let overage_enabled: bool = row.try_get("", "overage_enabled")?;
+    let overage_price: Option<i64> = row.try_get("", "overage_price_cents")?;
     Ok(Some(GateState {
         subscription_id: row.try_get("", "id")?,
+        user_id: row.try_get("", "user_id")?,
         tier_id: row.try_get("", "tier_id")?,
         status: row.try_get("", "status")?,
+        payment_frequency: row.try_get("", "payment_frequency")?,
+        cancel_at_period_end: row.try_get("", "cancel_at_period_end")?,
         period_start: row.try_get("", "current_period_start")?,
         period_end: row.try_get("", "current_period_end")?,
         executions_used: int("executions_used_this_period")?,
@@ -223,7 +251,8 @@ pub(crate) async fn load_state(
         execution_limit: int("monthly_execution_limit")?,
         agent_limit: int("max_agents")?,
         max_concurrent_agents: int("max_concurrent_agents")?,
-        overage_price_cents: allow_overage.then(|| i64::from(overage_price.unwrap_or(0))),
+        // Overage needs both the switch and a price; a tier without a price refuses.
+        overage_price_cents: overage_price.filter(|_| overage_enabled),
     }))
 }
 

@@ -11,7 +11,7 @@
 //! in its own transaction whose first write is conditioned on the old period
 //! start, so the second runner matches no row and rolls back.
 
-use crate::gate::{Settle, ensure_usage_record, exec, load_state};
+use crate::gate::{Settle, ensure_usage_record, exec, load_subscription};
 use crate::settings::Billing;
 use chrono::{DateTime, Months, Utc};
 use kernel::db::raw;
@@ -71,7 +71,7 @@ impl Billing {
             .query_all_raw(raw(
                 backend,
                 &format!(
-                    "SELECT user_id FROM user_subscriptions \
+                    "SELECT id FROM user_subscriptions \
                      WHERE current_period_end <= ? AND status IN ('active', 'trial', 'past_due') \
                      ORDER BY current_period_end LIMIT {BATCH}"
                 ),
@@ -79,9 +79,9 @@ impl Billing {
             ))
             .await?;
         for row in due {
-            let user_id: Uuid = row.try_get("", "user_id")?;
+            let subscription_id: Uuid = row.try_get("", "id")?;
             let txn = db.begin().await?;
-            match self.roll_over_one(&txn, user_id, now).await? {
+            match self.roll_over_one(&txn, subscription_id, now).await? {
                 Some(cancelled) => {
                     txn.commit().await?;
                     if cancelled {
@@ -130,28 +130,16 @@ impl Billing {
     async fn roll_over_one(
         &self,
         db: &impl ConnectionTrait,
-        user_id: Uuid,
+        subscription_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Option<bool>, Error> {
-        let Some(s) = load_state(db, user_id).await? else {
+        let Some(s) = load_subscription(db, subscription_id).await? else {
             return Ok(None);
         };
-        if s.period_end > now {
+        if s.period_end > now || !matches!(s.status.as_str(), "active" | "trial" | "past_due") {
             return Ok(None);
         }
-        let backend = db.get_database_backend();
-        let Some(row) = db
-            .query_one_raw(raw(
-                backend,
-                "SELECT payment_frequency, cancel_at_period_end FROM user_subscriptions WHERE id = ?",
-                vec![s.subscription_id.into()],
-            ))
-            .await?
-        else {
-            return Ok(None);
-        };
-        let frequency: String = row.try_get("", "payment_frequency")?;
-        let cancel: bool = row.try_get("", "cancel_at_period_end")?;
+        let (user_id, frequency, cancel) = (s.user_id, s.payment_frequency.clone(), s.cancel_at_period_end);
         let mut start = s.period_end;
         let mut end = period_end(start, &frequency);
         while end <= now && end > start {

@@ -82,7 +82,7 @@ impl Billing {
             Some(row) => (
                 i64::from(row.try_get::<i32>("", "executions_used")?),
                 i64::from(row.try_get::<i32>("", "overage_executions")?),
-                i64::from(row.try_get::<i32>("", "overage_charged_cents")?),
+                row.try_get::<i64>("", "overage_charged_cents")?,
             ),
             None => (s.executions_used, 0, 0),
         };
