@@ -2,6 +2,7 @@
 //! cost tracking and budgets. Every amount is integer cents (or an exact
 //! decimal for per-token prices), computed on the server.
 
+pub mod entity;
 pub mod gateway;
 pub mod gate;
 pub mod graphql;

@@ -1,0 +1,10 @@
+//! One file per table; behaviour lives in the services beside this module.
+
+pub mod agent_add_on;
+pub mod billing_webhook_event;
+pub mod execution_pack;
+pub mod subscription_tier;
+pub mod subscription_usage_record;
+pub mod user_agent_add_on;
+pub mod user_execution_pack;
+pub mod user_subscription;
