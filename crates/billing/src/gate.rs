@@ -326,9 +326,7 @@ impl Billing {
                 ));
             }
         };
-        budget
-            .allows(db, user_id, req.estimated_cost_nanos)
-            .await?;
+        budget.allows(db, user_id, req.estimated_cost_nanos).await?;
         ensure_usage_record(db, user_id, &s, now).await?;
 
         // The guard every subscription write repeats: same tier, same period, still usable.
@@ -398,7 +396,12 @@ impl Billing {
     }
 
     /// Names the reason a subscription write matched no row.
-    async fn why_refused(&self, db: &impl ConnectionTrait, user_id: Uuid, now: DateTime<Utc>) -> Error {
+    async fn why_refused(
+        &self,
+        db: &impl ConnectionTrait,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Error {
         match load_state(db, user_id).await {
             Ok(Some(s)) if s.usable_at(now) && s.running_agents >= s.max_concurrent_agents => {
                 Error::LimitExceeded(format!(

@@ -3,8 +3,8 @@
 //! decimal for per-token prices), computed on the server.
 
 pub mod entity;
-pub mod gateway;
 pub mod gate;
+pub mod gateway;
 pub mod graphql;
 pub mod rollover;
 pub mod settings;

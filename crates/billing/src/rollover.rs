@@ -44,7 +44,9 @@ pub fn period_end(start: DateTime<Utc>, frequency: &str) -> DateTime<Utc> {
         "annual" => 12,
         _ => 1,
     };
-    start.checked_add_months(Months::new(months)).unwrap_or(start)
+    start
+        .checked_add_months(Months::new(months))
+        .unwrap_or(start)
 }
 
 impl Billing {
@@ -139,7 +141,11 @@ impl Billing {
         if s.period_end > now || !matches!(s.status.as_str(), "active" | "trial" | "past_due") {
             return Ok(None);
         }
-        let (user_id, frequency, cancel) = (s.user_id, s.payment_frequency.clone(), s.cancel_at_period_end);
+        let (user_id, frequency, cancel) = (
+            s.user_id,
+            s.payment_frequency.clone(),
+            s.cancel_at_period_end,
+        );
         let mut start = s.period_end;
         let mut end = period_end(start, &frequency);
         while end <= now && end > start {
@@ -229,7 +235,10 @@ mod tests {
             period_end(jan31, "monthly"),
             Utc.with_ymd_and_hms(2026, 2, 28, 12, 0, 0).unwrap()
         );
-        assert_eq!(period_end(jan31, "weekly") - jan31, chrono::Duration::days(7));
+        assert_eq!(
+            period_end(jan31, "weekly") - jan31,
+            chrono::Duration::days(7)
+        );
         assert_eq!(
             period_end(jan31, "six_month"),
             Utc.with_ymd_and_hms(2026, 7, 31, 12, 0, 0).unwrap()

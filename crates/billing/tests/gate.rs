@@ -58,14 +58,25 @@ async fn packs_are_consumed_soonest_expiring_first_after_the_plan() {
     let tier = f.tier(1, 100, None).await;
     let ada = f.subscribed_user("ada@x.com", tier).await;
     let now = f.clock.now();
-    let late = f.pack(ada.user_id, Some(2), Some(now + Duration::days(20))).await;
+    let late = f
+        .pack(ada.user_id, Some(2), Some(now + Duration::days(20)))
+        .await;
     let never = f.pack(ada.user_id, Some(1), None).await;
-    let soon = f.pack(ada.user_id, Some(1), Some(now + Duration::days(2))).await;
+    let soon = f
+        .pack(ada.user_id, Some(1), Some(now + Duration::days(2)))
+        .await;
 
     let mut sources = Vec::new();
     for _ in 0..5 {
-        let r = f.billing.reserve_execution(&f.t.db, &ada, req()).await.unwrap();
-        f.billing.commit_execution(&f.t.db, &ada, r.id).await.unwrap();
+        let r = f
+            .billing
+            .reserve_execution(&f.t.db, &ada, req())
+            .await
+            .unwrap();
+        f.billing
+            .commit_execution(&f.t.db, &ada, r.id)
+            .await
+            .unwrap();
         sources.push(r.source);
     }
     assert_eq!(
@@ -90,12 +101,24 @@ async fn expired_packs_are_ignored() {
     let tier = f.tier(0, 100, None).await;
     let ada = f.subscribed_user("ada@x.com", tier).await;
     let expired = f
-        .pack(ada.user_id, Some(5), Some(f.clock.now() - Duration::hours(1)))
+        .pack(
+            ada.user_id,
+            Some(5),
+            Some(f.clock.now() - Duration::hours(1)),
+        )
         .await;
-    let err = f.billing.reserve_execution(&f.t.db, &ada, req()).await.unwrap_err();
+    let err = f
+        .billing
+        .reserve_execution(&f.t.db, &ada, req())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::LimitExceeded);
     assert_eq!(f.pack_state(expired).await.0, Some(5));
-    assert_eq!(f.subscription(ada.user_id).await.running_agents, 0, "slot given back");
+    assert_eq!(
+        f.subscription(ada.user_id).await.running_agents,
+        0,
+        "slot given back"
+    );
 }
 
 #[tokio::test]
@@ -103,22 +126,41 @@ async fn overage_is_charged_in_the_usage_record_when_the_tier_allows_it() {
     let f = Fixture::new().await;
     let tier = f.tier(1, 100, Some(150)).await;
     let ada = f.subscribed_user("ada@x.com", tier).await;
-    let first = f.billing.reserve_execution(&f.t.db, &ada, req()).await.unwrap();
+    let first = f
+        .billing
+        .reserve_execution(&f.t.db, &ada, req())
+        .await
+        .unwrap();
     assert_eq!(first.source, Source::Plan);
     let mut overage = Vec::new();
     for _ in 0..2 {
-        let r = f.billing.reserve_execution(&f.t.db, &ada, req()).await.unwrap();
+        let r = f
+            .billing
+            .reserve_execution(&f.t.db, &ada, req())
+            .await
+            .unwrap();
         assert_eq!(r.source, Source::Overage(150));
         overage.push(r);
     }
     let rec = f.record(ada.user_id).await;
-    assert_eq!((rec.overage_executions, rec.overage_charged_cents), (2, 300));
+    assert_eq!(
+        (rec.overage_executions, rec.overage_charged_cents),
+        (2, 300)
+    );
     assert_eq!(rec.executions_used, 3);
 
     // A failed overage execution is not charged.
-    assert!(f.billing.release_execution(&f.t.db, &ada, overage[0].id).await.unwrap());
+    assert!(
+        f.billing
+            .release_execution(&f.t.db, &ada, overage[0].id)
+            .await
+            .unwrap()
+    );
     let rec = f.record(ada.user_id).await;
-    assert_eq!((rec.overage_executions, rec.overage_charged_cents), (1, 150));
+    assert_eq!(
+        (rec.overage_executions, rec.overage_charged_cents),
+        (1, 150)
+    );
     assert_eq!(rec.executions_used, 2);
 }
 
@@ -127,8 +169,15 @@ async fn nothing_left_without_overage_is_limit_exceeded_and_takes_nothing() {
     let f = Fixture::new().await;
     let tier = f.tier(1, 100, None).await;
     let ada = f.subscribed_user("ada@x.com", tier).await;
-    f.billing.reserve_execution(&f.t.db, &ada, req()).await.unwrap();
-    let err = f.billing.reserve_execution(&f.t.db, &ada, req()).await.unwrap_err();
+    f.billing
+        .reserve_execution(&f.t.db, &ada, req())
+        .await
+        .unwrap();
+    let err = f
+        .billing
+        .reserve_execution(&f.t.db, &ada, req())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::LimitExceeded);
     let s = f.subscription(ada.user_id).await;
     assert_eq!((s.used, s.running_agents), (1, 1));
@@ -144,10 +193,18 @@ async fn add_on_executions_extend_the_plan_limit() {
     let ada = f.subscribed_user("ada@x.com", tier).await;
     f.set_add_on_executions(ada.user_id, 2).await;
     for _ in 0..3 {
-        let r = f.billing.reserve_execution(&f.t.db, &ada, req()).await.unwrap();
+        let r = f
+            .billing
+            .reserve_execution(&f.t.db, &ada, req())
+            .await
+            .unwrap();
         assert_eq!(r.source, Source::Plan);
     }
-    let err = f.billing.reserve_execution(&f.t.db, &ada, req()).await.unwrap_err();
+    let err = f
+        .billing
+        .reserve_execution(&f.t.db, &ada, req())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::LimitExceeded);
 }
 
@@ -157,13 +214,21 @@ async fn inactive_or_out_of_period_subscription_is_refused() {
     let tier = f.tier(10, 100, Some(100)).await;
 
     let nobody = f.user("nobody@x.com").await;
-    let err = f.billing.reserve_execution(&f.t.db, &nobody, req()).await.unwrap_err();
+    let err = f
+        .billing
+        .reserve_execution(&f.t.db, &nobody, req())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::LimitExceeded);
 
     for status in ["cancelled", "paused", "past_due"] {
         let who = f.subscribed_user(&format!("{status}@x.com"), tier).await;
         f.set_status(who.user_id, status).await;
-        let err = f.billing.reserve_execution(&f.t.db, &who, req()).await.unwrap_err();
+        let err = f
+            .billing
+            .reserve_execution(&f.t.db, &who, req())
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), Code::LimitExceeded, "{status}");
         assert_eq!(f.subscription(who.user_id).await.used, 0);
     }
@@ -171,9 +236,18 @@ async fn inactive_or_out_of_period_subscription_is_refused() {
     let ada = f.subscribed_user("ada@x.com", tier).await;
     let trial = f.subscribed_user("trial@x.com", tier).await;
     f.set_status(trial.user_id, "trial").await;
-    assert!(f.billing.reserve_execution(&f.t.db, &trial, req()).await.is_ok());
+    assert!(
+        f.billing
+            .reserve_execution(&f.t.db, &trial, req())
+            .await
+            .is_ok()
+    );
     f.clock.advance(Duration::days(32));
-    let err = f.billing.reserve_execution(&f.t.db, &ada, req()).await.unwrap_err();
+    let err = f
+        .billing
+        .reserve_execution(&f.t.db, &ada, req())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::LimitExceeded, "the period has ended");
     assert_eq!(f.count_reservations(ada.user_id, "reserved").await, 0);
 }
@@ -183,22 +257,62 @@ async fn release_gives_the_execution_back_exactly_once() {
     let f = Fixture::new().await;
     let tier = f.tier(1, 100, None).await;
     let ada = f.subscribed_user("ada@x.com", tier).await;
-    let r = f.billing.reserve_execution(&f.t.db, &ada, req()).await.unwrap();
-    assert!(f.billing.release_execution(&f.t.db, &ada, r.id).await.unwrap());
-    assert!(!f.billing.release_execution(&f.t.db, &ada, r.id).await.unwrap());
+    let r = f
+        .billing
+        .reserve_execution(&f.t.db, &ada, req())
+        .await
+        .unwrap();
+    assert!(
+        f.billing
+            .release_execution(&f.t.db, &ada, r.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !f.billing
+            .release_execution(&f.t.db, &ada, r.id)
+            .await
+            .unwrap()
+    );
     let s = f.subscription(ada.user_id).await;
     assert_eq!((s.used, s.running_agents), (0, 0));
     assert_eq!(f.record(ada.user_id).await.executions_used, 0);
-    let err = f.billing.commit_execution(&f.t.db, &ada, r.id).await.unwrap_err();
+    let err = f
+        .billing
+        .commit_execution(&f.t.db, &ada, r.id)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::InvalidTransition);
 
     // The one execution is usable again, and only once.
-    let again = f.billing.reserve_execution(&f.t.db, &ada, req()).await.unwrap();
-    let err = f.billing.reserve_execution(&f.t.db, &ada, req()).await.unwrap_err();
+    let again = f
+        .billing
+        .reserve_execution(&f.t.db, &ada, req())
+        .await
+        .unwrap();
+    let err = f
+        .billing
+        .reserve_execution(&f.t.db, &ada, req())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::LimitExceeded);
-    assert!(f.billing.commit_execution(&f.t.db, &ada, again.id).await.unwrap());
-    assert!(!f.billing.commit_execution(&f.t.db, &ada, again.id).await.unwrap());
-    let err = f.billing.release_execution(&f.t.db, &ada, again.id).await.unwrap_err();
+    assert!(
+        f.billing
+            .commit_execution(&f.t.db, &ada, again.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !f.billing
+            .commit_execution(&f.t.db, &ada, again.id)
+            .await
+            .unwrap()
+    );
+    let err = f
+        .billing
+        .release_execution(&f.t.db, &ada, again.id)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::InvalidTransition);
     let s = f.subscription(ada.user_id).await;
     assert_eq!((s.used, s.running_agents), (1, 0));
@@ -209,8 +323,15 @@ async fn concurrent_releases_of_one_reservation_give_back_once() {
     let f = Fixture::new().await;
     let tier = f.tier(5, 100, None).await;
     let ada = f.subscribed_user("ada@x.com", tier).await;
-    f.billing.reserve_execution(&f.t.db, &ada, req()).await.unwrap();
-    let r = f.billing.reserve_execution(&f.t.db, &ada, req()).await.unwrap();
+    f.billing
+        .reserve_execution(&f.t.db, &ada, req())
+        .await
+        .unwrap();
+    let r = f
+        .billing
+        .reserve_execution(&f.t.db, &ada, req())
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for _ in 0..10 {
         let (db, billing, actor) = (f.t.db.clone(), f.billing.clone(), ada.clone());
@@ -232,10 +353,23 @@ async fn released_pack_execution_returns_to_its_pack() {
     let f = Fixture::new().await;
     let tier = f.tier(0, 100, None).await;
     let ada = f.subscribed_user("ada@x.com", tier).await;
-    let pack = f.pack(ada.user_id, Some(1), Some(f.clock.now() + Duration::days(5))).await;
-    let r = f.billing.reserve_execution(&f.t.db, &ada, req()).await.unwrap();
+    let pack = f
+        .pack(
+            ada.user_id,
+            Some(1),
+            Some(f.clock.now() + Duration::days(5)),
+        )
+        .await;
+    let r = f
+        .billing
+        .reserve_execution(&f.t.db, &ada, req())
+        .await
+        .unwrap();
     assert_eq!(f.pack_state(pack).await, (Some(0), "depleted".into()));
-    f.billing.release_execution(&f.t.db, &ada, r.id).await.unwrap();
+    f.billing
+        .release_execution(&f.t.db, &ada, r.id)
+        .await
+        .unwrap();
     assert_eq!(f.pack_state(pack).await, (Some(1), "active".into()));
     assert_eq!(f.record(ada.user_id).await.additional_executions_used, 0);
 }
@@ -246,11 +380,17 @@ async fn another_users_reservation_is_not_found() {
     let tier = f.tier(5, 100, None).await;
     let ada = f.subscribed_user("ada@x.com", tier).await;
     let bob = f.subscribed_user("bob@x.com", tier).await;
-    let r = f.billing.reserve_execution(&f.t.db, &ada, req()).await.unwrap();
+    let r = f
+        .billing
+        .reserve_execution(&f.t.db, &ada, req())
+        .await
+        .unwrap();
     for result in [
         f.billing.commit_execution(&f.t.db, &bob, r.id).await,
         f.billing.release_execution(&f.t.db, &bob, r.id).await,
-        f.billing.release_execution(&f.t.db, &bob, Uuid::now_v7()).await,
+        f.billing
+            .release_execution(&f.t.db, &bob, Uuid::now_v7())
+            .await,
     ] {
         assert_eq!(result.unwrap_err().code(), Code::NotFound);
     }
@@ -285,9 +425,22 @@ async fn concurrent_agents_are_capped_by_the_tier() {
     assert_eq!(f.record(ada.user_id).await.peak_concurrent_agents, 3);
 
     // Ending one agent frees its slot.
-    f.billing.commit_execution(&f.t.db, &ada, running[0].id).await.unwrap();
-    assert!(f.billing.reserve_execution(&f.t.db, &ada, req()).await.is_ok());
-    assert!(f.billing.reserve_execution(&f.t.db, &ada, req()).await.is_err());
+    f.billing
+        .commit_execution(&f.t.db, &ada, running[0].id)
+        .await
+        .unwrap();
+    assert!(
+        f.billing
+            .reserve_execution(&f.t.db, &ada, req())
+            .await
+            .is_ok()
+    );
+    assert!(
+        f.billing
+            .reserve_execution(&f.t.db, &ada, req())
+            .await
+            .is_err()
+    );
 }
 
 struct Refuse;
@@ -339,11 +492,19 @@ async fn rollover_archives_resets_advances_and_is_safe_to_run_twice() {
     let tier = f.tier(5, 100, Some(200)).await;
     let ada = f.subscribed_user("ada@x.com", tier).await;
     for _ in 0..6 {
-        let r = f.billing.reserve_execution(&f.t.db, &ada, req()).await.unwrap();
-        f.billing.commit_execution(&f.t.db, &ada, r.id).await.unwrap();
+        let r = f
+            .billing
+            .reserve_execution(&f.t.db, &ada, req())
+            .await
+            .unwrap();
+        f.billing
+            .commit_execution(&f.t.db, &ada, r.id)
+            .await
+            .unwrap();
     }
     let before = f.subscription(ada.user_id).await;
-    f.clock.advance(before.period_end - f.clock.now() + Duration::minutes(1));
+    f.clock
+        .advance(before.period_end - f.clock.now() + Duration::minutes(1));
 
     let report = f.billing.run_period_job(&f.t.db).await.unwrap();
     assert_eq!(report.rolled_over, 1);
@@ -353,7 +514,14 @@ async fn rollover_archives_resets_advances_and_is_safe_to_run_twice() {
     assert_eq!(after.used, 0);
     let old = f.record_at(ada.user_id, before.period_start).await;
     assert!(old.closed, "the ended period is archived");
-    assert_eq!((old.executions_used, old.overage_executions, old.overage_charged_cents), (6, 1, 200));
+    assert_eq!(
+        (
+            old.executions_used,
+            old.overage_executions,
+            old.overage_charged_cents
+        ),
+        (6, 1, 200)
+    );
     let new = f.record_at(ada.user_id, after.period_start).await;
     assert!(!new.closed);
     assert_eq!(new.executions_used, 0);
@@ -364,7 +532,11 @@ async fn rollover_archives_resets_advances_and_is_safe_to_run_twice() {
     assert_eq!(f.record_at(ada.user_id, before.period_start).await, old);
 
     // The new period has the plan's full allowance again.
-    let r = f.billing.reserve_execution(&f.t.db, &ada, req()).await.unwrap();
+    let r = f
+        .billing
+        .reserve_execution(&f.t.db, &ada, req())
+        .await
+        .unwrap();
     assert_eq!(r.source, Source::Plan);
 }
 
@@ -390,8 +562,12 @@ async fn rollover_expires_packs_past_their_expiry() {
     let tier = f.tier(5, 100, None).await;
     let ada = f.subscribed_user("ada@x.com", tier).await;
     let now = f.clock.now();
-    let short = f.pack(ada.user_id, Some(3), Some(now + Duration::days(1))).await;
-    let long = f.pack(ada.user_id, Some(3), Some(now + Duration::days(90))).await;
+    let short = f
+        .pack(ada.user_id, Some(3), Some(now + Duration::days(1)))
+        .await;
+    let long = f
+        .pack(ada.user_id, Some(3), Some(now + Duration::days(90)))
+        .await;
     f.clock.advance(Duration::days(2));
     let report = f.billing.run_period_job(&f.t.db).await.unwrap();
     assert_eq!(report.packs_expired, 1);
@@ -404,13 +580,22 @@ async fn rollover_releases_reservations_a_crashed_worker_left() {
     let f = Fixture::new().await;
     let tier = f.tier(1, 100, None).await;
     let ada = f.subscribed_user("ada@x.com", tier).await;
-    let r = f.billing.reserve_execution(&f.t.db, &ada, req()).await.unwrap();
+    let r = f
+        .billing
+        .reserve_execution(&f.t.db, &ada, req())
+        .await
+        .unwrap();
     f.clock.advance(Duration::hours(2));
     let report = f.billing.run_period_job(&f.t.db).await.unwrap();
     assert_eq!(report.released, 1);
     let s = f.subscription(ada.user_id).await;
     assert_eq!((s.used, s.running_agents), (0, 0));
-    assert!(!f.billing.release_execution(&f.t.db, &ada, r.id).await.unwrap());
+    assert!(
+        !f.billing
+            .release_execution(&f.t.db, &ada, r.id)
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
@@ -423,7 +608,11 @@ async fn rollover_ends_a_subscription_set_to_cancel_at_period_end() {
     let report = f.billing.run_period_job(&f.t.db).await.unwrap();
     assert_eq!(report.cancelled, 1);
     assert_eq!(f.subscription(ada.user_id).await.status, "cancelled");
-    let err = f.billing.reserve_execution(&f.t.db, &ada, req()).await.unwrap_err();
+    let err = f
+        .billing
+        .reserve_execution(&f.t.db, &ada, req())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::LimitExceeded);
 }
 
@@ -447,9 +636,17 @@ async fn usage_reports_the_callers_current_period() {
     let f = Fixture::new().await;
     let tier = f.tier(2, 100, Some(75)).await;
     let ada = f.subscribed_user("ada@x.com", tier).await;
-    f.pack(ada.user_id, Some(1), Some(f.clock.now() + Duration::days(3))).await;
+    f.pack(
+        ada.user_id,
+        Some(1),
+        Some(f.clock.now() + Duration::days(3)),
+    )
+    .await;
     for _ in 0..4 {
-        f.billing.reserve_execution(&f.t.db, &ada, req()).await.unwrap();
+        f.billing
+            .reserve_execution(&f.t.db, &ada, req())
+            .await
+            .unwrap();
     }
     let data = f
         .graphql(
@@ -467,7 +664,10 @@ async fn usage_reports_the_callers_current_period() {
         })
     );
     let bob = f.user("bob@x.com").await;
-    assert_eq!(f.graphql(&bob, "{ usage { planLimit } }").await["usage"], serde_json::Value::Null);
+    assert_eq!(
+        f.graphql(&bob, "{ usage { planLimit } }").await["usage"],
+        serde_json::Value::Null
+    );
 }
 
 #[tokio::test]
@@ -476,7 +676,10 @@ async fn reserve_and_release_mutations_settle_through_the_api() {
     let tier = f.tier(1, 100, None).await;
     let ada = f.subscribed_user("ada@x.com", tier).await;
     let data = f
-        .graphql(&ada, "mutation { reserveExecution { id source overageCents } }")
+        .graphql(
+            &ada,
+            "mutation { reserveExecution { id source overageCents } }",
+        )
         .await;
     assert_eq!(data["reserveExecution"]["source"], "plan");
     let id = data["reserveExecution"]["id"].as_str().unwrap().to_owned();

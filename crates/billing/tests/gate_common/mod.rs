@@ -92,7 +92,8 @@ impl Fixture {
         let actor = self.user(email).await;
         let start = self.clock.now() - Duration::hours(1);
         let end = billing::rollover::period_end(start, "monthly");
-        self.insert_subscription(actor.user_id, tier, start, end).await;
+        self.insert_subscription(actor.user_id, tier, start, end)
+            .await;
         actor
     }
 
@@ -201,7 +202,10 @@ impl Fixture {
             status: row.try_get("", "status").unwrap(),
             period_start: row.try_get("", "current_period_start").unwrap(),
             period_end: row.try_get("", "current_period_end").unwrap(),
-            used: i64::from(row.try_get::<i32>("", "executions_used_this_period").unwrap()),
+            used: i64::from(
+                row.try_get::<i32>("", "executions_used_this_period")
+                    .unwrap(),
+            ),
             running_agents: i64::from(row.try_get::<i32>("", "running_agents").unwrap()),
         }
     }
