@@ -48,6 +48,16 @@ async fn main() -> anyhow::Result<()> {
         auth.clock.clone(),
         std::time::Duration::from_secs(30),
     );
+    // Rolls billing periods over, expires packs and releases reservations that
+    // crashed workers left; idempotent, so every instance may run it.
+    let mut jobs = kernel::jobs::Jobs::new();
+    jobs.every(
+        std::time::Duration::from_secs(60),
+        Arc::new(billing::rollover::PeriodJob {
+            billing: billing::Billing::local(auth.clock.clone()),
+            db: db.clone(),
+        }),
+    );
     let state = AppState {
         schema: build_schema(db.clone(), auth.clone(), keys, mailer, config.introspection),
         db,
@@ -74,7 +84,9 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!("shutting down: finishing in-flight requests");
         handle.stop(true).await;
     });
-    server.await.context("server stopped with an error")
+    let served = server.await.context("server stopped with an error");
+    jobs.shutdown().await;
+    served
 }
 
 /// Resolves on SIGINT or SIGTERM.

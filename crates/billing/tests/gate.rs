@@ -681,7 +681,7 @@ async fn reserve_and_release_mutations_settle_through_the_api() {
             "mutation { reserveExecution { id source overageCents } }",
         )
         .await;
-    assert_eq!(data["reserveExecution"]["source"], "plan");
+    assert_eq!(data["reserveExecution"]["source"], "PLAN");
     let id = data["reserveExecution"]["id"].as_str().unwrap().to_owned();
     let errors = f
         .graphql_errors(&ada, "mutation { reserveExecution { id } }")

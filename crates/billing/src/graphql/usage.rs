@@ -3,7 +3,7 @@
 use crate::gate::{Reservation, ReserveExecution, Source};
 use crate::settings::Billing;
 use crate::usage::UsageSummary;
-use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use kernel::error::ResultExt;
 use kernel::gql::ContextExt;
@@ -16,8 +16,6 @@ fn billing<'a>(ctx: &Context<'a>) -> &'a Billing {
 /// Executions and agents of the caller's current billing period.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct Usage {
-    /// The subscription's status (`active`, `trial`, ...).
-    pub status: String,
     /// When the period started.
     pub period_start: DateTime<Utc>,
     /// When the period ends (exclusive).
@@ -45,7 +43,6 @@ pub struct Usage {
 impl From<UsageSummary> for Usage {
     fn from(u: UsageSummary) -> Self {
         Self {
-            status: u.status,
             period_start: u.period_start,
             period_end: u.period_end,
             plan_limit: u.plan_limit,
@@ -61,14 +58,25 @@ impl From<UsageSummary> for Usage {
     }
 }
 
+/// Where a reserved execution was taken from.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutionSource {
+    /// The plan's executions plus add-on executions.
+    Plan,
+    /// An execution pack (the soonest-expiring usable one).
+    Pack,
+    /// Beyond every allowance, charged at the plan's overage price.
+    Overage,
+}
+
 /// One execution taken by `reserveExecution`, to be committed or released.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct ExecutionReservation {
     /// Pass to `commitExecution` or `releaseExecution`.
     pub id: ID,
-    /// Where the execution came from: `plan`, `pack` or `overage`.
-    pub source: String,
-    /// The overage charged for it, in cents (0 unless `source` is `overage`).
+    /// Where the execution came from.
+    pub source: ExecutionSource,
+    /// The overage charged for it, in cents (0 unless `source` is `OVERAGE`).
     pub overage_cents: i64,
     /// When it is released automatically if not settled.
     pub expires_at: DateTime<Utc>,
@@ -77,13 +85,13 @@ pub struct ExecutionReservation {
 impl From<Reservation> for ExecutionReservation {
     fn from(r: Reservation) -> Self {
         let (source, overage_cents) = match r.source {
-            Source::Plan => ("plan", 0),
-            Source::Pack(_) => ("pack", 0),
-            Source::Overage(cents) => ("overage", cents),
+            Source::Plan => (ExecutionSource::Plan, 0),
+            Source::Pack(_) => (ExecutionSource::Pack, 0),
+            Source::Overage(cents) => (ExecutionSource::Overage, cents),
         };
         Self {
             id: ID(r.id.to_string()),
-            source: source.into(),
+            source,
             overage_cents,
             expires_at: r.expires_at,
         }
