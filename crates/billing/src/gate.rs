@@ -327,7 +327,6 @@ impl Billing {
             }
         };
         budget.allows(db, user_id, req.estimated_cost_nanos).await?;
-        ensure_usage_record(db, user_id, &s, now).await?;
 
         // The guard every subscription write repeats: same tier, same period, still usable.
         let guard = format!(
@@ -488,10 +487,13 @@ impl Billing {
             ],
         )
         .await?;
-        let running = load_state(db, r.user_id)
-            .await?
-            .map_or(0, |s| s.running_agents);
-        usage_delta(db, r.user_id, r.period_start, r.source, 1, Some(running)).await
+        // The period's record usually exists; create it only when the update finds none.
+        let peak_of = Some(s.subscription_id);
+        if usage_delta(db, r.user_id, r.period_start, r.source, 1, peak_of).await? == 0 {
+            ensure_usage_record(db, r.user_id, s, now).await?;
+            usage_delta(db, r.user_id, r.period_start, r.source, 1, peak_of).await?;
+        }
+        Ok(())
     }
 
     /// Marks `reservation_id` committed: the work happened and the execution stays used.
@@ -659,43 +661,45 @@ async fn give_back_execution(
     Ok(())
 }
 
-/// Adds `sign` (±1) of an execution from `source` to the period's usage record;
-/// `running` raises the recorded peak of concurrent agents.
+/// Adds `sign` (±1) of an execution from `source` to the period's usage
+/// record, and raises its peak of concurrent agents to the running count of
+/// `peak_of` (a subscription id) when given. Answers the rows changed.
 async fn usage_delta(
     db: &impl ConnectionTrait,
     user_id: Uuid,
     period_start: DateTime<Utc>,
     source: Source,
     sign: i64,
-    running: Option<i64>,
-) -> Result<(), Error> {
+    peak_of: Option<Uuid>,
+) -> Result<u64, Error> {
     let (from_pack, overage, cents) = match source {
         Source::Plan => (0, 0, 0),
         Source::Pack(_) => (sign, 0, 0),
         Source::Overage(cents) => (0, sign, sign * cents),
     };
-    let running = running.unwrap_or(0);
+    let running = "COALESCE((SELECT running_agents FROM user_subscriptions WHERE id = ?), 0)";
     exec(
         db,
-        "UPDATE subscription_usage_records SET \
-         executions_used = executions_used + ?, \
-         additional_executions_used = additional_executions_used + ?, \
-         overage_executions = overage_executions + ?, \
-         overage_charged_cents = overage_charged_cents + ?, \
-         peak_concurrent_agents = CASE WHEN peak_concurrent_agents < ? THEN ? \
-         ELSE peak_concurrent_agents END \
-         WHERE user_id = ? AND period_start = ?",
+        &format!(
+            "UPDATE subscription_usage_records SET \
+             executions_used = executions_used + ?, \
+             additional_executions_used = additional_executions_used + ?, \
+             overage_executions = overage_executions + ?, \
+             overage_charged_cents = overage_charged_cents + ?, \
+             peak_concurrent_agents = CASE WHEN peak_concurrent_agents < {running} \
+             THEN {running} ELSE peak_concurrent_agents END \
+             WHERE user_id = ? AND period_start = ?"
+        ),
         vec![
             sign.into(),
             from_pack.into(),
             overage.into(),
             cents.into(),
-            running.into(),
-            running.into(),
+            peak_of.into(),
+            peak_of.into(),
             user_id.into(),
             period_start.into(),
         ],
     )
-    .await?;
-    Ok(())
+    .await
 }
