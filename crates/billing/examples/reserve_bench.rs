@@ -4,8 +4,12 @@
 //!
 //! ```sh
 //! DATABASE_URL=postgres://postgres@127.0.0.1:5432/h4_gate \
-//!   cargo run --release -p billing --example reserve_bench -- 32 100
+//!   cargo run --release -p billing --example reserve_bench -- 32 100 tx
 //! ```
+//!
+//! The third argument `tx` runs each reserve and each commit in its own
+//! transaction (as the GraphQL mutations do: one WAL flush per call);
+//! without it every statement commits on its own.
 //!
 //! Without `DATABASE_URL` it runs on in-memory SQLite (one connection).
 
@@ -14,6 +18,7 @@ mod gate_common;
 
 use billing::gate::ReserveExecution;
 use gate_common::Fixture;
+use sea_orm::TransactionTrait;
 use std::time::Instant;
 
 #[tokio::main]
@@ -21,6 +26,7 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let tasks: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
     let per_task: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
+    let in_tx = args.next().is_some_and(|a| a == "tx");
     let f = Fixture::new().await;
     let limit = i32::try_from(tasks * per_task).unwrap_or(i32::MAX);
     let concurrent = i32::try_from(tasks).unwrap_or(i32::MAX);
@@ -33,14 +39,29 @@ async fn main() {
         let (db, billing, actor) = (f.t.db.clone(), f.billing.clone(), user.clone());
         handles.push(tokio::spawn(async move {
             for _ in 0..per_task {
-                let r = billing
-                    .reserve_execution(&db, &actor, ReserveExecution::default())
-                    .await
-                    .expect("the limit is never reached");
-                billing
-                    .commit_execution(&db, &actor, r.id)
-                    .await
-                    .expect("commit");
+                if in_tx {
+                    let txn = db.begin().await.expect("begin");
+                    let r = billing
+                        .reserve_execution(&txn, &actor, ReserveExecution::default())
+                        .await
+                        .expect("the limit is never reached");
+                    txn.commit().await.expect("commit reserve");
+                    let txn = db.begin().await.expect("begin");
+                    billing
+                        .commit_execution(&txn, &actor, r.id)
+                        .await
+                        .expect("commit");
+                    txn.commit().await.expect("commit settle");
+                } else {
+                    let r = billing
+                        .reserve_execution(&db, &actor, ReserveExecution::default())
+                        .await
+                        .expect("the limit is never reached");
+                    billing
+                        .commit_execution(&db, &actor, r.id)
+                        .await
+                        .expect("commit");
+                }
             }
         }));
     }
@@ -52,7 +73,7 @@ async fn main() {
     let used = f.subscription(user.user_id).await.used;
     assert_eq!(used, total as i64, "every reservation counted exactly once");
     println!(
-        "backend={} tasks={tasks} reservations={total} elapsed={:.2}s rate={:.0} reserve+commit/s",
+        "backend={} tx={in_tx} tasks={tasks} reservations={total} elapsed={:.2}s rate={:.0} reserve+commit/s",
         if f.t.is_postgres() {
             "postgres"
         } else {
