@@ -7,6 +7,8 @@ use std::sync::Arc;
 /// Tunable billing rules.
 #[derive(Debug, Clone, Default)]
 pub struct BillingSettings {
+    /// The secret provider webhooks are signed with (`BILLING_WEBHOOK_SECRET`).
+    pub webhook_secret: crate::webhook::WebhookSecret,
     /// How long a usage reservation may stay unsettled before the period job releases it.
     pub reservation_ttl: crate::gate::ReservationTtl,
 }
