@@ -692,3 +692,37 @@ async fn reserve_and_release_mutations_settle_through_the_api() {
     assert_eq!(f.graphql(&ada, &q).await["releaseExecution"], false);
     assert_eq!(f.subscription(ada.user_id).await.used, 0);
 }
+
+#[tokio::test]
+async fn gate_migration_rolls_back_cleanly_and_reapplies() {
+    use migration::MigratorTrait;
+    let f = Fixture::new().await;
+    let db = &f.t.db;
+    let backend = db.get_database_backend();
+    let probe = |sql: &'static str| kernel::db::raw(backend, sql, vec![]);
+    migration::Migrator::down(db, Some(1)).await.unwrap();
+    assert!(
+        db.query_all_raw(probe("SELECT id FROM usage_reservations"))
+            .await
+            .is_err()
+    );
+    assert!(
+        db.query_all_raw(probe("SELECT running_agents FROM user_subscriptions"))
+            .await
+            .is_err()
+    );
+    assert!(
+        db.query_all_raw(probe("SELECT closed_at FROM subscription_usage_records"))
+            .await
+            .is_err()
+    );
+    assert!(
+        db.query_all_raw(probe("SELECT id FROM user_subscriptions"))
+            .await
+            .is_ok()
+    );
+    migration::Migrator::up(db, None).await.unwrap();
+    let tier = f.tier(1, 1, None).await;
+    let ada = f.subscribed_user("ada@x.com", tier).await;
+    assert!(f.billing.reserve_execution(db, &ada, req()).await.is_ok());
+}
