@@ -726,3 +726,40 @@ async fn gate_migration_rolls_back_cleanly_and_reapplies() {
     let ada = f.subscribed_user("ada@x.com", tier).await;
     assert!(f.billing.reserve_execution(db, &ada, req()).await.is_ok());
 }
+
+#[tokio::test]
+async fn concurrent_reservations_never_overdraw_packs() {
+    let f = Fixture::new().await;
+    let tier = f.tier(0, 1_000, None).await;
+    let ada = f.subscribed_user("ada@x.com", tier).await;
+    let now = f.clock.now();
+    let a = f
+        .pack(ada.user_id, Some(3), Some(now + Duration::days(1)))
+        .await;
+    let b = f
+        .pack(ada.user_id, Some(4), Some(now + Duration::days(9)))
+        .await;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (db, billing, actor) = (f.t.db.clone(), f.billing.clone(), ada.clone());
+        tasks.push(tokio::spawn(async move {
+            billing.reserve_execution(&db, &actor, req()).await
+        }));
+    }
+    let mut granted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(r) => {
+                assert!(matches!(r.source, Source::Pack(_)));
+                granted += 1;
+            }
+            Err(e) => assert_eq!(e.code(), Code::LimitExceeded),
+        }
+    }
+    assert_eq!(granted, 7);
+    assert_eq!(f.pack_state(a).await, (Some(0), "depleted".into()));
+    assert_eq!(f.pack_state(b).await, (Some(0), "depleted".into()));
+    let s = f.subscription(ada.user_id).await;
+    assert_eq!((s.used, s.running_agents), (0, 7));
+    assert_eq!(f.record(ada.user_id).await.additional_executions_used, 7);
+}
