@@ -26,9 +26,11 @@
 //! whose affected-row count says whether the unit was taken, so concurrent
 //! reservations on PostgreSQL never overshoot a limit and SQLite (one
 //! connection) needs no row locks. The gate runs on whatever connection it is
-//! given: inside a caller's transaction it commits or rolls back with it; on
-//! the pool, a step that fails after an earlier one took a unit gives that
-//! unit back before answering.
+//! given: inside a caller's transaction it commits or rolls back with it (the
+//! GraphQL mutations do this). A refusal after an earlier step took an agent
+//! slot gives the slot back before answering, so on the pool too a refusal
+//! leaves nothing; only a database failure between statements needs the
+//! caller's transaction to stay all-or-nothing.
 //!
 //! Settling is exactly once: `commit` and `release` move a `reserved` row and
 //! only the call that moved it touches the counters. Repeating the same
