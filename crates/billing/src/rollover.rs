@@ -4,20 +4,25 @@
 //! Rolling a period over archives it (its `subscription_usage_records` row is
 //! closed: `closed_at` set, counters final), resets the period counters and
 //! advances `current_period_start`/`current_period_end` by the payment
-//! frequency, skipping whole periods the server was down for. A subscription
-//! marked `cancel_at_period_end` ends instead (`cancelled`, like Stripe).
+//! frequency, skipping whole periods the server was down for, and bills the
+//! renewal (next period in advance, the ended period's overage in arrears)
+//! through the payment gateway. A subscription marked `cancel_at_period_end`
+//! ends instead (`cancelled`, like Stripe).
 //!
 //! Safe to run twice or on several instances at once: each subscription moves
 //! in its own transaction whose first write is conditioned on the old period
 //! start, so the second runner matches no row and rolls back.
 
-use crate::gate::{Settle, ensure_usage_record, exec, load_subscription};
+use crate::entity::subscription_tier;
+use crate::gate::{GateState, Settle, ensure_usage_record, exec, load_subscription};
+use crate::gateway::{Charge, GatewayError};
+use crate::quote::{Frequency, PriceTerms, period_price};
 use crate::settings::Billing;
-use chrono::{DateTime, Months, Utc};
+use chrono::{DateTime, Utc};
 use kernel::db::raw;
 use kernel::error::Error;
 use kernel::jobs::Job;
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, TransactionTrait};
 use uuid::Uuid;
 
 /// How many rows one run handles of each kind; the next tick takes the rest.
@@ -36,17 +41,12 @@ pub struct RolloverReport {
     pub cancelled: u64,
 }
 
-/// The end of the period starting at `start` for a payment frequency.
+/// The end of the period starting at `start` for a stored payment frequency
+/// (unknown text counts as monthly).
 pub fn period_end(start: DateTime<Utc>, frequency: &str) -> DateTime<Utc> {
-    let months = match frequency {
-        "weekly" => return start + chrono::Duration::days(7),
-        "six_month" => 6,
-        "annual" => 12,
-        _ => 1,
-    };
-    start
-        .checked_add_months(Months::new(months))
-        .unwrap_or(start)
+    Frequency::parse(frequency)
+        .unwrap_or(Frequency::Monthly)
+        .period_end(start)
 }
 
 impl Billing {
@@ -198,8 +198,87 @@ impl Billing {
             next.period_start = start;
             next.period_end = end;
             ensure_usage_record(db, user_id, &next, now).await?;
+            self.charge_renewal(db, &s, start).await?;
         }
         Ok(Some(cancel))
+    }
+
+    /// Bills the new period in advance plus the ended period's overage in
+    /// arrears, as a Stripe renewal invoice does; an ended trial converts to
+    /// `active` on payment. A decline leaves the subscription `past_due` (the
+    /// gate refuses it); an unreachable provider fails the run, which rolls
+    /// back and retries at the next tick under the same idempotency key.
+    async fn charge_renewal(
+        &self,
+        db: &impl ConnectionTrait,
+        s: &GateState,
+        new_start: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let tier = subscription_tier::Entity::find_by_id(s.tier_id)
+            .one(db)
+            .await?
+            .ok_or(Error::NotFound("tier"))?;
+        let frequency = Frequency::parse(&s.payment_frequency).unwrap_or(Frequency::Monthly);
+        let period_cents = period_price(PriceTerms::from(&tier), frequency);
+        let backend = db.get_database_backend();
+        let overage_cents: i64 = match db
+            .query_one_raw(raw(
+                backend,
+                "SELECT overage_charged_cents FROM subscription_usage_records \
+                 WHERE user_id = ? AND period_start = ?",
+                vec![s.user_id.into(), s.period_start.into()],
+            ))
+            .await?
+        {
+            Some(row) => row.try_get("", "overage_charged_cents")?,
+            None => 0,
+        };
+        let amount_cents = period_cents + overage_cents;
+        let (status, payment_id) = if amount_cents <= 0 {
+            ("active", None)
+        } else {
+            let charge = Charge {
+                user_id: s.user_id,
+                amount_cents,
+                currency: "usd".into(),
+                description: format!("{} renewal", tier.name),
+                idempotency_key: format!(
+                    "renewal:{}:{}",
+                    s.subscription_id,
+                    new_start.timestamp_micros()
+                ),
+            };
+            match self.gateway.charge(&charge).await {
+                Ok(payment) => ("active", Some(payment.provider_id)),
+                Err(GatewayError::Declined(reason)) => {
+                    tracing::warn!(subscription_id = %s.subscription_id, %reason, "renewal declined");
+                    ("past_due", None)
+                }
+                Err(err @ GatewayError::Unavailable(_)) => return Err(Error::internal(err)),
+            }
+        };
+        exec(
+            db,
+            "UPDATE user_subscriptions SET status = ? WHERE id = ?",
+            vec![status.into(), s.subscription_id.into()],
+        )
+        .await?;
+        let invoice = serde_json::json!({
+            "renewal": {
+                "periodCents": period_cents,
+                "overageCents": overage_cents,
+                "amountCents": amount_cents,
+                "paymentId": payment_id,
+                "status": status,
+            }
+        });
+        exec(
+            db,
+            "UPDATE subscription_usage_records SET metadata = ? WHERE user_id = ? AND period_start = ?",
+            vec![invoice.into(), s.user_id.into(), new_start.into()],
+        )
+        .await?;
+        Ok(())
     }
 }
 

@@ -763,3 +763,123 @@ async fn concurrent_reservations_never_overdraw_packs() {
     assert_eq!((s.used, s.running_agents), (0, 7));
     assert_eq!(f.record(ada.user_id).await.additional_executions_used, 7);
 }
+
+#[tokio::test]
+async fn a_subscription_from_subscribe_and_a_bought_pack_feed_the_gate() {
+    use billing::quote::Frequency;
+    use billing::subscriptions::Subscribe;
+    let f = Fixture::new().await;
+    let ada = f.user("ada@x.com").await;
+    let starter = migration::m20261128_000008_billing_plans::STARTER_ID;
+    let sub = Subscribe {
+        tier_id: starter,
+        frequency: Frequency::Monthly,
+        trial: false,
+    };
+    f.billing.subscribe(&f.t.db, &ada, sub).await.unwrap();
+    let r = f
+        .billing
+        .reserve_execution(&f.t.db, &ada, req())
+        .await
+        .unwrap();
+    assert_eq!(r.source, Source::Plan);
+    f.billing
+        .commit_execution(&f.t.db, &ada, r.id)
+        .await
+        .unwrap();
+
+    let boost = Uuid::from_u128(0x019ac8a0_0000_7000_8000_000000000011);
+    let pack = f
+        .billing
+        .buy_execution_pack(&f.t.db, &ada, boost)
+        .await
+        .unwrap();
+    f.exec(
+        "UPDATE user_subscriptions SET executions_used_this_period = 200 WHERE user_id = ?",
+        vec![ada.user_id.into()],
+    )
+    .await;
+    let r = f
+        .billing
+        .reserve_execution(&f.t.db, &ada, req())
+        .await
+        .unwrap();
+    assert_eq!(r.source, Source::Pack(pack.id));
+    let usage = f.billing.usage(&f.t.db, &ada).await.unwrap().unwrap();
+    assert_eq!(
+        (usage.plan_limit, usage.pack_executions_remaining),
+        (200, Some(49))
+    );
+    assert_eq!(usage.executions_used, 2);
+}
+
+#[tokio::test]
+async fn rollover_bills_the_next_period_and_the_ended_periods_overage() {
+    let f = Fixture::new().await;
+    let tier = f.tier(1, 100, Some(250)).await;
+    let ada = f.subscribed_user("ada@x.com", tier).await;
+    for _ in 0..3 {
+        let r = f
+            .billing
+            .reserve_execution(&f.t.db, &ada, req())
+            .await
+            .unwrap();
+        f.billing
+            .commit_execution(&f.t.db, &ada, r.id)
+            .await
+            .unwrap();
+    }
+    f.clock.advance(Duration::days(32));
+    f.billing.run_period_job(&f.t.db).await.unwrap();
+    let s = f.subscription(ada.user_id).await;
+    assert_eq!(s.status, "active");
+    let invoice = f.renewal(ada.user_id, s.period_start).await;
+    // The fixture tier costs 10 000 cents a month; two overage executions at 250.
+    assert_eq!(invoice["periodCents"], 10_000);
+    assert_eq!(invoice["overageCents"], 500);
+    assert_eq!(invoice["amountCents"], 10_500);
+    assert!(
+        invoice["paymentId"]
+            .as_str()
+            .unwrap()
+            .starts_with("local_pay_")
+    );
+}
+
+struct Declining;
+
+#[async_trait::async_trait]
+impl billing::PaymentGateway for Declining {
+    async fn charge(
+        &self,
+        _: &billing::Charge,
+    ) -> Result<billing::Payment, billing::gateway::GatewayError> {
+        Err(billing::gateway::GatewayError::Declined(
+            "card declined".into(),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_declined_renewal_leaves_the_subscription_past_due_and_the_gate_refuses() {
+    let f = Fixture::new().await;
+    let tier = f.tier(5, 100, None).await;
+    let ada = f.subscribed_user("ada@x.com", tier).await;
+    let clock: kernel::clock::SharedClock = f.clock.clone();
+    let declining =
+        billing::Billing::new(Default::default(), clock, std::sync::Arc::new(Declining));
+    f.clock.advance(Duration::days(32));
+    declining.run_period_job(&f.t.db).await.unwrap();
+    let s = f.subscription(ada.user_id).await;
+    assert_eq!(s.status, "past_due");
+    assert_eq!(
+        f.renewal(ada.user_id, s.period_start).await["status"],
+        "past_due"
+    );
+    let err = f
+        .billing
+        .reserve_execution(&f.t.db, &ada, req())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::LimitExceeded);
+}

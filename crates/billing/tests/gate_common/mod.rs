@@ -245,6 +245,25 @@ impl Fixture {
         }
     }
 
+    /// The renewal invoice the period job wrote on the period's usage record.
+    pub async fn renewal(&self, user_id: Uuid, period_start: DateTime<Utc>) -> serde_json::Value {
+        let backend = self.t.db.get_database_backend();
+        let row = self
+            .t
+            .db
+            .query_one_raw(raw(
+                backend,
+                "SELECT metadata FROM subscription_usage_records \
+                 WHERE user_id = ? AND period_start = ?",
+                vec![user_id.into(), period_start.into()],
+            ))
+            .await
+            .unwrap()
+            .expect("a usage record for the period");
+        let metadata: Option<serde_json::Value> = row.try_get("", "metadata").unwrap();
+        metadata.expect("renewal metadata")["renewal"].clone()
+    }
+
     pub async fn count_reservations(&self, user_id: Uuid, status: &str) -> i64 {
         let backend = self.t.db.get_database_backend();
         let row = self
