@@ -46,6 +46,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Largest accepted body.
     pub max_body_bytes: usize,
+    /// Billing services, for provider webhooks.
+    pub billing: billing::Billing,
 }
 
 /// Mounts every endpoint.
@@ -62,7 +64,11 @@ pub fn routes(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .route("/", web::get().to(root))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
-            .route("/metrics", web::get().to(metrics));
+            .route("/metrics", web::get().to(metrics))
+            .route(
+                "/webhooks/billing",
+                web::post().to(crate::webhooks::billing_webhook),
+            );
     }
 }
 

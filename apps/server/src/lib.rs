@@ -10,7 +10,8 @@ pub mod schema;
 pub mod telemetry;
 pub mod user_cli;
 pub mod vault;
+pub mod webhooks;
 
 pub use config::Config;
 pub use http::{AppState, routes};
-pub use schema::{AppSchema, build_schema};
+pub use schema::{AppSchema, build_schema, build_schema_with_billing};

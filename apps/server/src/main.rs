@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Parser;
 use migration::{Migrator, MigratorTrait};
 use server::config::{Cli, Command};
-use server::{AppState, build_schema, http, metrics::Metrics, routes, telemetry};
+use server::{AppState, build_schema_with_billing, http, metrics::Metrics, routes, telemetry};
 use std::sync::Arc;
 
 #[actix_web::main]
@@ -48,22 +48,34 @@ async fn main() -> anyhow::Result<()> {
         auth.clock.clone(),
         std::time::Duration::from_secs(30),
     );
+    let billing = config
+        .billing(auth.clock.clone())
+        .map_err(anyhow::Error::msg)
+        .context("invalid billing configuration")?;
     // Rolls billing periods over, expires packs and releases reservations that
     // crashed workers left; idempotent, so every instance may run it.
     let mut jobs = kernel::jobs::Jobs::new();
     jobs.every(
         std::time::Duration::from_secs(60),
         Arc::new(billing::rollover::PeriodJob {
-            billing: billing::Billing::local(auth.clock.clone()),
+            billing: billing.clone(),
             db: db.clone(),
         }),
     );
     let state = AppState {
-        schema: build_schema(db.clone(), auth.clone(), keys, mailer, config.introspection),
+        schema: build_schema_with_billing(
+            db.clone(),
+            auth.clone(),
+            keys,
+            mailer,
+            config.introspection,
+            billing.clone(),
+        ),
         db,
         auth,
         metrics: Arc::new(Metrics::default()),
         max_body_bytes: config.max_body_bytes,
+        billing,
     };
     tracing::info!(addr = %config.bind_addr, "serving GraphiQL at http://{}/graphiql", config.bind_addr);
     let server = HttpServer::new(move || {

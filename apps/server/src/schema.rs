@@ -3,7 +3,7 @@
 use crate::guard::Limits;
 use crate::protect::Protect;
 use async_graphql::{Context, MergedObject, MergedSubscription, Result, Schema, Subscription};
-use billing::graphql::usage::{UsageMutation, UsageQuery};
+use billing::graphql::{PlansMutation, PlansQuery, UsageMutation, UsageQuery};
 use chrono::{DateTime, Utc};
 use core_auth::Auth;
 use core_auth::audit::AuditLogSink;
@@ -22,7 +22,14 @@ use std::time::Duration;
 
 /// Every domain's queries.
 #[derive(MergedObject, Default)]
-pub struct Query(AuthQuery, OrgQuery, VaultQuery, AdminRootQuery, UsageQuery);
+pub struct Query(
+    AuthQuery,
+    OrgQuery,
+    VaultQuery,
+    AdminRootQuery,
+    PlansQuery,
+    UsageQuery,
+);
 
 /// Every domain's mutations.
 #[derive(MergedObject, Default)]
@@ -32,6 +39,7 @@ pub struct Mutation(
     OrgMutation,
     VaultMutation,
     AdminMutation,
+    PlansMutation,
     UsageMutation,
 );
 
@@ -86,6 +94,19 @@ pub fn build_schema(
     mailer: Arc<dyn Mailer>,
     introspection: bool,
 ) -> AppSchema {
+    let billing = billing::Billing::local(auth.clock.clone());
+    build_schema_with_billing(db, auth, keys, mailer, introspection, billing)
+}
+
+/// [`build_schema`] with configured billing services (gateway, webhook secret).
+pub fn build_schema_with_billing(
+    db: DatabaseConnection,
+    auth: Auth,
+    keys: KeyRing,
+    mailer: Arc<dyn Mailer>,
+    introspection: bool,
+    billing: billing::Billing,
+) -> AppSchema {
     let sink: Arc<dyn AuditSink> = Arc::new(AuditLogSink {
         clock: auth.clock.clone(),
     });
@@ -96,7 +117,7 @@ pub fn build_schema(
     )
     .data(db)
     .data(sink)
-    .data(billing::Billing::local(auth.clock.clone()))
+    .data(billing)
     .data(auth)
     .data(keys)
     .data(mailer)

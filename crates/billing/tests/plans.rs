@@ -892,3 +892,86 @@ async fn subscription_deleted_event_cancels_the_subscription() {
         .unwrap_err();
     assert_eq!(code(&err), "BAD_USER_INPUT");
 }
+
+#[tokio::test]
+async fn concurrent_deliveries_of_one_event_apply_it_once() {
+    let fx = setup().await;
+    let ada = user(&fx.t.db, &fx.clock, "ada@example.com").await;
+    let s = fx
+        .billing
+        .subscribe(&fx.t.db, &ada, sub(STARTER_ID, Frequency::Monthly))
+        .await
+        .unwrap();
+    let body = event(
+        "evt_race",
+        "invoice.payment_failed",
+        serde_json::json!({"subscription": s.id.to_string()}),
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let (db, billing, body) = (fx.t.db.clone(), fx.billing.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let txn = db.begin().await.unwrap();
+            let out = billing.apply_webhook_event(&txn, &body).await.unwrap();
+            txn.commit().await.unwrap();
+            out
+        }));
+    }
+    let mut applied = 0;
+    for t in tasks {
+        applied += usize::from(t.await.unwrap() == Outcome::Applied);
+    }
+    assert_eq!(applied, 1);
+    assert_eq!(
+        billing_webhook_event::Entity::find()
+            .count(&fx.t.db)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn concurrent_tier_changes_apply_one_and_charge_once() {
+    let fx = setup().await;
+    align_to_minute(&fx.clock);
+    let ada = user(&fx.t.db, &fx.clock, "ada@example.com").await;
+    fx.billing
+        .subscribe(&fx.t.db, &ada, sub(STARTER_ID, Frequency::Weekly))
+        .await
+        .unwrap();
+    let due = fx
+        .billing
+        .proration_quote(&fx.t.db, &ada, GROWTH_ID)
+        .await
+        .unwrap()
+        .amount_due_cents;
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let (db, billing, ada) = (fx.t.db.clone(), fx.billing.clone(), ada.clone());
+        tasks.push(tokio::spawn(async move {
+            let txn = db.begin().await.unwrap();
+            match billing.change_tier(&txn, &ada, GROWTH_ID, due).await {
+                Ok(_) => txn.commit().await.is_ok(),
+                Err(e) => {
+                    // The loser either sees the change done (same tier) or lost the race.
+                    assert!(matches!(code(&e), "CONFLICT" | "BAD_USER_INPUT"), "{e}");
+                    false
+                }
+            }
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        won += usize::from(t.await.unwrap());
+    }
+    assert_eq!(won, 1);
+    let tier = fx
+        .billing
+        .live_subscription(&fx.t.db, ada.user_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .tier_id;
+    assert_eq!(tier, GROWTH_ID);
+}

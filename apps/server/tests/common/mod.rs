@@ -36,6 +36,7 @@ pub async fn spawn_app_with(introspection: bool) -> TestApp {
         auth,
         metrics: Arc::new(Metrics::default()),
         max_body_bytes: 256 * 1024,
+        billing: billing::Billing::local(kernel::clock::system()),
     };
     TestApp { db, state }
 }
