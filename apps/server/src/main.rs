@@ -56,6 +56,16 @@ async fn main() -> anyhow::Result<()> {
         .billing(auth.clock.clone())
         .map_err(anyhow::Error::msg)
         .context("invalid billing configuration")?;
+    // Rolls billing periods over, expires packs and releases reservations that
+    // crashed workers left; idempotent, so every instance may run it.
+    let mut jobs = kernel::jobs::Jobs::new();
+    jobs.every(
+        std::time::Duration::from_secs(60),
+        Arc::new(billing::rollover::PeriodJob {
+            billing: billing.clone(),
+            db: db.clone(),
+        }),
+    );
     let state = AppState {
         schema: build_schema_with_billing(
             db.clone(),
@@ -90,7 +100,9 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!("shutting down: finishing in-flight requests");
         handle.stop(true).await;
     });
-    server.await.context("server stopped with an error")
+    let served = server.await.context("server stopped with an error");
+    jobs.shutdown().await;
+    served
 }
 
 /// Resolves on SIGINT or SIGTERM.

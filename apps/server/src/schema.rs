@@ -3,7 +3,7 @@
 use crate::guard::Limits;
 use crate::protect::Protect;
 use async_graphql::{Context, MergedObject, MergedSubscription, Result, Schema, Subscription};
-use billing::graphql::{PlansMutation, PlansQuery};
+use billing::graphql::{PlansMutation, PlansQuery, UsageMutation, UsageQuery};
 use chrono::{DateTime, Utc};
 use core_auth::Auth;
 use core_auth::audit::AuditLogSink;
@@ -22,7 +22,14 @@ use std::time::Duration;
 
 /// Every domain's queries.
 #[derive(MergedObject, Default)]
-pub struct Query(AuthQuery, OrgQuery, VaultQuery, AdminRootQuery, PlansQuery);
+pub struct Query(
+    AuthQuery,
+    OrgQuery,
+    VaultQuery,
+    AdminRootQuery,
+    PlansQuery,
+    UsageQuery,
+);
 
 /// Every domain's mutations.
 #[derive(MergedObject, Default)]
@@ -33,6 +40,7 @@ pub struct Mutation(
     VaultMutation,
     AdminMutation,
     PlansMutation,
+    UsageMutation,
 );
 
 /// Every domain's subscriptions.

@@ -3,13 +3,16 @@
 //! decimal for per-token prices), computed on the server.
 
 pub mod entity;
+pub mod gate;
 pub mod gateway;
 pub mod graphql;
 pub mod purchases;
 pub mod quote;
+pub mod rollover;
 pub mod settings;
 pub mod stripe;
 pub mod subscriptions;
+pub mod usage;
 pub mod webhook;
 
 pub use gateway::{Charge, LocalGateway, Payment, PaymentGateway};

@@ -9,6 +9,8 @@ use std::sync::Arc;
 pub struct BillingSettings {
     /// The secret provider webhooks are signed with (`BILLING_WEBHOOK_SECRET`).
     pub webhook_secret: crate::webhook::WebhookSecret,
+    /// How long a usage reservation may stay unsettled before the period job releases it.
+    pub reservation_ttl: crate::gate::ReservationTtl,
 }
 
 /// The handle billing services are called through: settings, the clock and

@@ -5,6 +5,7 @@ pub mod billing_webhook_event;
 pub mod execution_pack;
 pub mod subscription_tier;
 pub mod subscription_usage_record;
+pub mod usage_reservation;
 pub mod user_agent_add_on;
 pub mod user_execution_pack;
 pub mod user_subscription;
