@@ -21,7 +21,13 @@ use std::time::Duration;
 
 /// Every domain's queries.
 #[derive(MergedObject, Default)]
-pub struct Query(AuthQuery, OrgQuery, VaultQuery, AdminRootQuery);
+pub struct Query(
+    AuthQuery,
+    OrgQuery,
+    VaultQuery,
+    AdminRootQuery,
+    billing::graphql::CreditQuery,
+);
 
 /// Every domain's mutations.
 #[derive(MergedObject, Default)]
@@ -31,6 +37,7 @@ pub struct Mutation(
     OrgMutation,
     VaultMutation,
     AdminMutation,
+    billing::graphql::CreditMutation,
 );
 
 /// Every domain's subscriptions.

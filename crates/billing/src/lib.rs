@@ -2,7 +2,10 @@
 //! cost tracking and budgets. Every amount is integer cents (or an exact
 //! decimal for per-token prices), computed on the server.
 
+pub mod credits;
+pub mod entity;
 pub mod gateway;
+pub mod graphql;
 pub mod settings;
 
 pub use gateway::{Charge, LocalGateway, Payment, PaymentGateway};
