@@ -64,7 +64,7 @@ impl std::fmt::Display for CreditType {
 
 /// Why a ledger entry exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum)]
-pub enum EntryReason {
+pub enum CreditEntryReason {
     /// Credits bought through the payment gateway.
     Purchase,
     /// Credits spent.
@@ -75,7 +75,7 @@ pub enum EntryReason {
     Adjustment,
 }
 
-impl EntryReason {
+impl CreditEntryReason {
     /// The stored form.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -247,7 +247,7 @@ struct NewEntry {
     credit_type: CreditType,
     amount: i64,
     balance_after: i64,
-    reason: EntryReason,
+    reason: CreditEntryReason,
     reference: Option<String>,
     refund_of: Option<Uuid>,
 }
@@ -360,7 +360,7 @@ impl Billing {
             unavailable @ GatewayError::Unavailable(_) => Error::internal(unavailable),
         })?;
         let recorded = credit_ledger::Entity::find()
-            .filter(credit_ledger::Column::Reason.eq(EntryReason::Purchase.as_str()))
+            .filter(credit_ledger::Column::Reason.eq(CreditEntryReason::Purchase.as_str()))
             .filter(credit_ledger::Column::Reference.eq(payment.provider_id.as_str()))
             .one(db)
             .await?;
@@ -389,7 +389,7 @@ impl Billing {
                 credit_type,
                 amount,
                 balance_after,
-                reason: EntryReason::Purchase,
+                reason: CreditEntryReason::Purchase,
                 reference: Some(payment.provider_id),
                 refund_of: None,
             },
@@ -438,7 +438,7 @@ impl Billing {
                     credit_type: debit.credit_type,
                     amount: -amount,
                     balance_after,
-                    reason: EntryReason::Debit,
+                    reason: CreditEntryReason::Debit,
                     reference: debit.reference,
                     refund_of: None,
                 },
@@ -466,7 +466,7 @@ impl Billing {
             .one(db)
             .await?
             .ok_or(Error::NotFound("credit ledger entry"))?;
-        if entry.reason != EntryReason::Debit.as_str() {
+        if entry.reason != CreditEntryReason::Debit.as_str() {
             return Err(Error::bad_input("id", "only debits can be refunded"));
         }
         let refunded = credit_ledger::Entity::find()
@@ -491,7 +491,7 @@ impl Billing {
                 credit_type,
                 amount,
                 balance_after,
-                reason: EntryReason::Refund,
+                reason: CreditEntryReason::Refund,
                 reference: entry.reference,
                 refund_of: Some(entry.id),
             },
@@ -543,7 +543,7 @@ impl Billing {
                     credit_type,
                     amount,
                     balance_after,
-                    reason: EntryReason::Adjustment,
+                    reason: CreditEntryReason::Adjustment,
                     reference,
                     refund_of: None,
                 },

@@ -2,7 +2,7 @@
 //! sale, and buying, spending and refunding credits.
 
 use super::billing;
-use crate::credits::{Balance, CreditType, Debit, EntryReason, audit_view};
+use crate::credits::{Balance, CreditEntryReason, CreditType, Debit, audit_view};
 use crate::entity::{credit_ledger, credit_package};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ErrorExtensions, ID, InputObject, Object, Result, SimpleObject};
@@ -80,7 +80,7 @@ pub struct CreditLedgerEntry {
     /// The balance right after this change.
     pub balance_after: i64,
     /// Why the balance changed.
-    pub reason: EntryReason,
+    pub reason: CreditEntryReason,
     /// The payment id of a purchase, or the caller's reference of a debit.
     pub reference: Option<String>,
     /// For a refund, the debit it gave back.
@@ -97,7 +97,7 @@ impl From<credit_ledger::Model> for CreditLedgerEntry {
             credit_type: CreditType::parse(&m.credit_type).unwrap_or(CreditType::Enrichment),
             amount: m.amount,
             balance_after: m.balance_after,
-            reason: EntryReason::parse(&m.reason).unwrap_or(EntryReason::Adjustment),
+            reason: CreditEntryReason::parse(&m.reason).unwrap_or(CreditEntryReason::Adjustment),
             reference: m.reference,
             refund_of: m.refund_of.map(|id| ID(id.to_string())),
             created_at: m.created_at,
