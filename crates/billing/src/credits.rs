@@ -16,7 +16,7 @@ use kernel::actor::Actor;
 use kernel::error::Code;
 use kernel::id::new_id;
 use kernel::page::{Page, Window};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 use uuid::Uuid;
 
@@ -504,8 +504,9 @@ impl Billing {
     /// negative takes (never below zero).
     ///
     /// # Errors
-    /// `FORBIDDEN` for non-admins, `BAD_USER_INPUT` on `amount` for zero or
-    /// absurd amounts, `INSUFFICIENT_CREDITS` when taking more than the balance.
+    /// `FORBIDDEN` for non-admins, `NOT_FOUND` for an unknown user,
+    /// `BAD_USER_INPUT` on `amount` for zero or absurd amounts,
+    /// `INSUFFICIENT_CREDITS` when taking more than the balance.
     #[tracing::instrument(skip_all)]
     pub async fn adjust_credits(
         &self,
@@ -521,6 +522,14 @@ impl Billing {
         }
         let size = CreditAmount::parse(amount.saturating_abs(), "amount")?.get();
         let reference = parse_reference(reference, "reference")?;
+        let user_exists = Query::select()
+            .expr(Expr::val(1))
+            .from(Alias::new("users"))
+            .and_where(Expr::col(Alias::new("id")).eq(user_id))
+            .to_owned();
+        if db.query_one(&user_exists).await?.is_none() {
+            return Err(Error::NotFound("user").into());
+        }
         let balance_after = if amount > 0 {
             self.credit(db, user_id, credit_type, size, true).await?
         } else {

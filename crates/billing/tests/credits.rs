@@ -715,3 +715,166 @@ async fn user_credit_row(env: &Env, user_id: Uuid, credit_type: CreditType) -> u
         .expect("read balance row")
         .expect("balance row exists")
 }
+
+#[tokio::test]
+async fn adjusting_an_unknown_users_credits_is_not_found() {
+    let env = setup().await;
+    let err = env
+        .billing
+        .adjust_credits(
+            env.pool(),
+            &admin(),
+            Uuid::now_v7(),
+            CreditType::Calling,
+            10,
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    assert_eq!(count::<user_credit::Entity>(env.pool()).await, 0);
+}
+
+#[tokio::test]
+async fn graphql_adjust_credits_is_for_admins_only() {
+    let env = setup().await;
+    let alice = env.user("alice@example.com").await;
+    let root = as_admin(&env.user("root@example.com").await);
+    let schema = schema(&env);
+    let mutation = format!(
+        "mutation {{ adjustCredits(input: {{userId: \"{}\", creditType: CALLING, amount: 25, reference: \"ticket-1\"}}) {{ amount balanceAfter reason }} }}",
+        alice.user_id
+    );
+    let body = run_gql(&schema, Some(&alice), &mutation).await;
+    assert_eq!(gql_code(&body), "FORBIDDEN", "{body}");
+    assert_eq!(env.balance(alice.user_id, CreditType::Calling).await, None);
+    let body = run_gql(&schema, Some(&root), &mutation).await;
+    assert_eq!(
+        body["data"]["adjustCredits"],
+        serde_json::json!({"amount": 25, "balanceAfter": 25, "reason": "ADJUSTMENT"}),
+        "{body}"
+    );
+    assert_eq!(
+        env.balance(alice.user_id, CreditType::Calling).await,
+        Some(25)
+    );
+}
+
+#[tokio::test]
+async fn a_refund_racing_an_uncommitted_refund_of_the_same_entry_conflicts() {
+    use sea_orm::TransactionTrait;
+    let env = setup().await;
+    let alice = env.user("alice@example.com").await;
+    env.purchase(&alice, ENRICHMENT_100, "k").await;
+    let debit = env.debit(&alice, CreditType::Enrichment, 10).await.unwrap();
+    let first = env.pool().begin().await.unwrap();
+    env.billing
+        .refund_credit_entry(&first, &alice, debit.id)
+        .await
+        .unwrap();
+    // The second refund starts before the first commits: on PostgreSQL it
+    // passes the "already refunded?" read and waits on the balance row; on
+    // SQLite it waits for the one connection.
+    let second = {
+        let billing = env.billing.clone();
+        let db = env.pool().clone();
+        let actor = alice.clone();
+        tokio::spawn(async move {
+            in_tx(&db, async |tx| {
+                billing.refund_credit_entry(tx, &actor, debit.id).await
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !second.is_finished(),
+        "the second refund waits for the first"
+    );
+    first.commit().await.unwrap();
+    let err = second.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), Code::Conflict);
+    assert_eq!(
+        env.balance(alice.user_id, CreditType::Enrichment).await,
+        Some(100)
+    );
+    assert_eq!(
+        env.ledger(alice.user_id, CreditType::Enrichment)
+            .await
+            .len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn a_purchase_racing_an_uncommitted_purchase_with_the_same_key_credits_once() {
+    use sea_orm::TransactionTrait;
+    let env = setup().await;
+    let alice = env.user("alice@example.com").await;
+    let first = env.pool().begin().await.unwrap();
+    let original = env
+        .billing
+        .purchase_credits(&first, &alice, package(ENRICHMENT_100), Some("race".into()))
+        .await
+        .unwrap();
+    let second = {
+        let billing = env.billing.clone();
+        let db = env.pool().clone();
+        let actor = alice.clone();
+        tokio::spawn(async move {
+            in_tx(&db, async |tx| {
+                billing
+                    .purchase_credits(tx, &actor, package(ENRICHMENT_100), Some("race".into()))
+                    .await
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !second.is_finished(),
+        "the second purchase waits for the first"
+    );
+    first.commit().await.unwrap();
+    let outcome = second.await.unwrap();
+    if env.db.is_postgres() {
+        // It missed the uncommitted entry; the unique payment reference refused its own.
+        assert_eq!(outcome.unwrap_err().code(), Code::Conflict);
+    } else {
+        // One connection: it ran after the commit and found the recorded payment.
+        assert_eq!(outcome.unwrap().id, original.id);
+    }
+    assert_eq!(
+        env.balance(alice.user_id, CreditType::Enrichment).await,
+        Some(100)
+    );
+    assert_eq!(
+        env.ledger(alice.user_id, CreditType::Enrichment)
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_database_refuses_a_second_refund_entry_for_one_debit() {
+    use sea_orm::{ActiveModelTrait, Set};
+    let env = setup().await;
+    let alice = env.user("alice@example.com").await;
+    env.purchase(&alice, ENRICHMENT_100, "k").await;
+    let debit = env.debit(&alice, CreditType::Enrichment, 10).await.unwrap();
+    let refund = |id: Uuid| credit_ledger::ActiveModel {
+        id: Set(id),
+        user_id: Set(alice.user_id),
+        credit_type: Set("enrichment".into()),
+        amount: Set(10),
+        balance_after: Set(100),
+        reason: Set("refund".into()),
+        reference: Set(None),
+        refund_of: Set(Some(debit.id)),
+        created_at: Set(env.billing.clock.now()),
+    };
+    refund(Uuid::now_v7()).insert(env.pool()).await.unwrap();
+    let err = refund(Uuid::now_v7()).insert(env.pool()).await.unwrap_err();
+    assert!(kernel::error::is_unique_violation(&err), "{err}");
+}

@@ -116,6 +116,19 @@ pub struct DebitCreditsInput {
     pub reference: Option<String>,
 }
 
+/// An administrator's correction of a user's credits.
+#[derive(InputObject, Debug)]
+pub struct AdjustCreditsInput {
+    /// Whose credits.
+    pub user_id: ID,
+    /// Which balance.
+    pub credit_type: CreditType,
+    /// Credits to grant (positive) or take (negative), at most 1,000,000 either way.
+    pub amount: i64,
+    /// Why, for the ledger (a ticket id), up to 255 characters.
+    pub reference: Option<String>,
+}
+
 /// Credit queries.
 #[derive(Default)]
 pub struct CreditQuery;
@@ -222,6 +235,32 @@ impl CreditMutation {
             .refund_credit_entry(&txn, actor, id)
             .await
             .gql()?;
+        txn.subject("credit_ledger", entry.id);
+        txn.changes(None, Some(audit_view(&entry)));
+        txn.commit().await.gql()?;
+        Ok(entry.into())
+    }
+
+    /// Administrators only: grants or takes a user's credits, never below zero.
+    async fn adjust_credits(
+        &self,
+        ctx: &Context<'_>,
+        input: AdjustCreditsInput,
+    ) -> Result<CreditLedgerEntry> {
+        let actor = ctx.writer()?;
+        let user_id = parse_id(&input.user_id, "userId").gql()?;
+        let mut txn = ctx.begin().await?;
+        let entry = billing(ctx)
+            .adjust_credits(
+                &txn,
+                actor,
+                user_id,
+                input.credit_type,
+                input.amount,
+                input.reference,
+            )
+            .await
+            .map_err(|e| e.extend())?;
         txn.subject("credit_ledger", entry.id);
         txn.changes(None, Some(audit_view(&entry)));
         txn.commit().await.gql()?;

@@ -239,3 +239,11 @@ pub fn gql_code(body: &serde_json::Value) -> String {
         .unwrap_or("<none>")
         .to_owned()
 }
+
+/// `actor` with the admin role.
+pub fn as_admin(actor: &Actor) -> Actor {
+    Actor {
+        role: Role::Admin,
+        ..actor.clone()
+    }
+}
