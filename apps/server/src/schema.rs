@@ -29,6 +29,7 @@ pub struct Query(
     AdminRootQuery,
     PlansQuery,
     UsageQuery,
+    billing::graphql::CreditQuery,
 );
 
 /// Every domain's mutations.
@@ -41,6 +42,7 @@ pub struct Mutation(
     AdminMutation,
     PlansMutation,
     UsageMutation,
+    billing::graphql::CreditMutation,
 );
 
 /// Every domain's subscriptions.

@@ -2,6 +2,7 @@
 //! cost tracking and budgets. Every amount is integer cents (or an exact
 //! decimal for per-token prices), computed on the server.
 
+pub mod credits;
 pub mod entity;
 pub mod gate;
 pub mod gateway;

@@ -1081,6 +1081,5 @@ async fn concurrent_suspensions_of_one_user_suspend_once() {
 }
 
 fn t_is_sqlite(db: &sea_orm::DatabaseConnection) -> bool {
-    use sea_orm::ConnectionTrait;
     db.get_database_backend() == sea_orm::DbBackend::Sqlite
 }
