@@ -2,7 +2,12 @@
 //! cost tracking and budgets. Every amount is integer cents (or an exact
 //! decimal for per-token prices), computed on the server.
 
+pub mod budgets;
+pub mod cost_entity;
+pub mod costs;
 pub mod gateway;
+pub mod nanos;
+pub mod prices;
 pub mod settings;
 
 pub use gateway::{Charge, LocalGateway, Payment, PaymentGateway};

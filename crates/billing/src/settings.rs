@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 /// Tunable billing rules.
 #[derive(Debug, Clone, Default)]
-pub struct BillingSettings {}
+pub struct BillingSettings {
+    /// Rates of browser sessions and storage operations.
+    pub cost_rates: crate::costs::CostRates,
+}
 
 /// The handle billing services are called through: settings, the clock and
 /// the payment gateway.
