@@ -3,6 +3,7 @@
 use crate::guard::Limits;
 use crate::protect::Protect;
 use async_graphql::{Context, MergedObject, MergedSubscription, Result, Schema, Subscription};
+use billing::graphql::{CostMutation, CostQuery};
 use chrono::{DateTime, Utc};
 use core_auth::Auth;
 use core_auth::audit::AuditLogSink;
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 /// Every domain's queries.
 #[derive(MergedObject, Default)]
-pub struct Query(AuthQuery, OrgQuery, VaultQuery, AdminRootQuery);
+pub struct Query(AuthQuery, OrgQuery, VaultQuery, AdminRootQuery, CostQuery);
 
 /// Every domain's mutations.
 #[derive(MergedObject, Default)]
@@ -31,6 +32,7 @@ pub struct Mutation(
     OrgMutation,
     VaultMutation,
     AdminMutation,
+    CostMutation,
 );
 
 /// Every domain's subscriptions.

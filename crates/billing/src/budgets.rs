@@ -321,20 +321,32 @@ impl Billing {
             .order_by_asc(cost_budget::Column::Id)
             .all(db)
             .await?;
-        let today = self.clock.now().date_naive();
         let mut out = Vec::with_capacity(budgets.len());
         for budget in budgets {
-            let window = Window::parse(&budget.window).unwrap_or(Window::Monthly);
-            let (start, end) = window.bounds(today);
-            let spend = spend_between(db, actor.user_id, start, end).await?;
-            out.push(BudgetStatus {
-                budget,
-                window_start: start,
-                window_end: end,
-                spend: Nanos(spend),
-            });
+            out.push(self.budget_status(db, budget).await?);
         }
         Ok(out)
+    }
+
+    /// A budget with its current window and the spend in it.
+    ///
+    /// # Errors
+    /// Internal, when the database fails.
+    pub async fn budget_status(
+        &self,
+        db: &impl ConnectionTrait,
+        budget: cost_budget::Model,
+    ) -> Result<BudgetStatus, Error> {
+        let today = self.clock.now().date_naive();
+        let window = Window::parse(&budget.window).unwrap_or(Window::Monthly);
+        let (start, end) = window.bounds(today);
+        let spend = spend_between(db, budget.user_id, start, end).await?;
+        Ok(BudgetStatus {
+            budget,
+            window_start: start,
+            window_end: end,
+            spend: Nanos(spend),
+        })
     }
 
     /// Raises the alerts the user's active budgets have reached in the window

@@ -6,6 +6,7 @@ pub mod budgets;
 pub mod cost_entity;
 pub mod costs;
 pub mod gateway;
+pub mod graphql;
 pub mod nanos;
 pub mod prices;
 pub mod settings;

@@ -81,7 +81,8 @@ impl Billing {
     /// Adds a price version.
     ///
     /// # Errors
-    /// `CONFLICT` on `effectiveFrom` when the model has a version starting then.
+    /// `CONFLICT` on `effectiveFrom` when the model has a version starting then;
+    /// `BAD_USER_INPUT` on it when it lies in the past.
     #[tracing::instrument(name = "billing.create_model_price", skip_all, err(level = "debug"))]
     pub async fn create_model_price(
         &self,
@@ -89,6 +90,11 @@ impl Billing {
         _cap: &AdminCap,
         req: NewModelPrice,
     ) -> Result<model_price::Model, Error> {
+        let now = self.clock.now();
+        // Past usage keeps the price it was recorded at; a version may not pretend otherwise.
+        if req.effective_from < now {
+            return Err(Error::bad_input("effectiveFrom", "must not be in the past"));
+        }
         model_price::ActiveModel {
             id: Set(new_id()),
             provider: Set(req.provider.as_str().to_owned()),
@@ -98,7 +104,7 @@ impl Billing {
             cache_write_per_million_nanos: Set(req.cache_write.0),
             cache_read_per_million_nanos: Set(req.cache_read.0),
             effective_from: Set(req.effective_from),
-            created_at: Set(self.clock.now()),
+            created_at: Set(now),
         }
         .insert(db)
         .await
