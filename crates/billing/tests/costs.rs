@@ -174,9 +174,16 @@ async fn the_price_version_in_force_at_the_usage_time_is_used() {
     assert_eq!(row.price_id, v2.id);
     let dup = w
         .billing
-        .create_model_price(w.conn(), &cap, new_price)
+        .create_model_price(w.conn(), &cap, new_price.clone())
         .await;
     assert_eq!(dup.unwrap_err().code(), Code::Conflict);
+    // A version may not start in the past: recorded costs keep their price.
+    let past = NewModelPrice {
+        effective_from: at("2026-11-01T00:00:00Z"),
+        ..new_price
+    };
+    let err = w.billing.create_model_price(w.conn(), &cap, past).await;
+    assert_eq!(err.unwrap_err().code(), Code::BadUserInput);
 }
 
 #[tokio::test]
@@ -681,4 +688,185 @@ async fn the_costs_migration_rolls_back_and_reapplies() {
     Migrator::up(w.conn(), None).await.unwrap();
     assert_eq!(w.count::<api_token_usage::Entity>().await, 0);
     w.spend_cents(&alice, 3).await;
+}
+
+mod graphql {
+    use super::*;
+    use async_graphql::{EmptySubscription, Request, Schema, Variables};
+    use billing::cost_entity::{cost_budget, model_price};
+    use billing::graphql::{CostMutation, CostQuery};
+    use serde_json::{Value, json};
+
+    type CostSchema = Schema<CostQuery, CostMutation, EmptySubscription>;
+
+    fn schema(w: &World) -> CostSchema {
+        Schema::build(CostQuery, CostMutation, EmptySubscription)
+            .data(w.conn().clone())
+            .data(w.billing.clone())
+            .finish()
+    }
+
+    async fn run(
+        s: &CostSchema,
+        actor: &Actor,
+        query: &str,
+        vars: Value,
+    ) -> (Value, Option<String>, Option<String>) {
+        let res = s
+            .execute(
+                Request::new(query)
+                    .variables(Variables::from_json(vars))
+                    .data(actor.clone()),
+            )
+            .await;
+        let err = res.errors.first().and_then(|e| e.extensions.as_ref());
+        let code = err
+            .and_then(|x| x.get("code"))
+            .map(|v| v.to_string().trim_matches('"').to_owned());
+        let field = err
+            .and_then(|x| x.get("field"))
+            .map(|v| v.to_string().trim_matches('"').to_owned());
+        (res.data.into_json().unwrap(), code, field)
+    }
+
+    const RECORD: &str =
+        "mutation($i: RecordTokenUsageInput!) { recordTokenUsage(input: $i) { id costUsd } }";
+
+    #[tokio::test]
+    async fn graphql_records_a_call_priced_on_the_server_and_reports_it_exactly() {
+        let w = world_at(at("2026-11-10T12:00:00Z")).await;
+        let alice = w.user("alice@example.com").await;
+        let s = schema(&w);
+        let (data, code, _) = run(
+            &s,
+            &alice,
+            "mutation { createBudget(input: {window: DAILY, limitUsd: \"4\", alertThreshold: 90, autoStopOnLimit: true}) { id limitUsd spendUsd windowStart } }",
+            json!({}),
+        )
+        .await;
+        assert_eq!(code, None);
+        assert_eq!(data["createBudget"]["limitUsd"], "4.000000000");
+        assert_eq!(data["createBudget"]["windowStart"], "2026-11-10");
+        let (data, code, _) = run(
+            &s,
+            &alice,
+            RECORD,
+            json!({"i": {"provider": "ANTHROPIC", "model": "claude-sonnet-4", "inputTokens": 1234567, "outputTokens": 0}}),
+        )
+        .await;
+        assert_eq!(code, None);
+        assert_eq!(data["recordTokenUsage"]["costUsd"], "3.703701000");
+        let (data, _, _) = run(
+            &s,
+            &alice,
+            "{ costSummaries(from: \"2026-11-01\", to: \"2026-11-30\") { day apiCalls totalCostUsd } budgets { spendUsd window } costForecast { monthToDateUsd daysElapsed daysInMonth projectedUsd } }",
+            json!({}),
+        )
+        .await;
+        assert_eq!(
+            data["costSummaries"],
+            json!([{"day": "2026-11-10", "apiCalls": 1, "totalCostUsd": "3.703701000"}])
+        );
+        assert_eq!(
+            data["budgets"],
+            json!([{"spendUsd": "3.703701000", "window": "DAILY"}])
+        );
+        assert_eq!(data["costForecast"]["projectedUsd"], "11.111103000"); // 3.703701 x 30 / 10
+        assert_eq!(w.count::<billing_event::Entity>().await, 1); // 92.6 % of $4
+    }
+
+    #[tokio::test]
+    async fn graphql_refusals_carry_their_codes_and_write_nothing() {
+        let w = world_at(at("2026-11-10T12:00:00Z")).await;
+        let alice = w.user("alice@example.com").await;
+        let bob = w.user("bob@example.com").await;
+        let s = schema(&w);
+        let (_, code, field) = run(
+            &s,
+            &alice,
+            "mutation { createBudget(input: {window: DAILY, limitUsd: \"4\", alertThreshold: 0}) { id } }",
+            json!({}),
+        )
+        .await;
+        assert_eq!(
+            (code.as_deref(), field.as_deref()),
+            (Some("BAD_USER_INPUT"), Some("alertThreshold"))
+        );
+        let (_, code, field) = run(
+            &s,
+            &alice,
+            "mutation { createBudget(input: {window: DAILY, limitUsd: \"0\"}) { id } }",
+            json!({}),
+        )
+        .await;
+        assert_eq!(
+            (code.as_deref(), field.as_deref()),
+            (Some("BAD_USER_INPUT"), Some("limitUsd"))
+        );
+        assert_eq!(w.count::<cost_budget::Entity>().await, 0);
+
+        let (_, code, field) = run(
+            &s,
+            &alice,
+            RECORD,
+            json!({"i": {"provider": "GOOGLE", "model": "gemini-0-imaginary", "inputTokens": 5, "outputTokens": 5}}),
+        )
+        .await;
+        assert_eq!(
+            (code.as_deref(), field.as_deref()),
+            (Some("BAD_USER_INPUT"), Some("model"))
+        );
+        assert_eq!(w.count::<gemini_token_usage::Entity>().await, 0);
+        assert_eq!(w.count::<daily_cost_summary::Entity>().await, 0);
+
+        let prices = w.count::<model_price::Entity>().await;
+        let create_price = "mutation { createModelPrice(input: {provider: ANTHROPIC, model: \"claude-x\", inputPerMillionUsd: \"1\", outputPerMillionUsd: \"2\"}) { id inputPerMillionUsd } }";
+        let (_, code, _) = run(&s, &alice, create_price, json!({})).await;
+        assert_eq!(code.as_deref(), Some("FORBIDDEN"));
+        assert_eq!(w.count::<model_price::Entity>().await, prices);
+        let admin = w.admin("admin@example.com").await;
+        let (data, code, _) = run(&s, &admin, create_price, json!({})).await;
+        assert_eq!(code, None);
+        assert_eq!(
+            data["createModelPrice"]["inputPerMillionUsd"],
+            "1.000000000"
+        );
+
+        let (data, _, _) = run(
+            &s,
+            &alice,
+            "mutation { createBudget(input: {window: WEEKLY, limitUsd: \"4\"}) { id } }",
+            json!({}),
+        )
+        .await;
+        let id = data["createBudget"]["id"].as_str().unwrap().to_owned();
+        let (_, code, _) = run(
+            &s,
+            &bob,
+            "mutation($id: ID!) { updateBudget(id: $id, input: {limitUsd: \"100\"}) { id } }",
+            json!({"id": id}),
+        )
+        .await;
+        assert_eq!(code.as_deref(), Some("NOT_FOUND"));
+        let (_, code, _) = run(
+            &s,
+            &bob,
+            "mutation($id: ID!) { deleteBudget(id: $id) }",
+            json!({"id": id}),
+        )
+        .await;
+        assert_eq!(code.as_deref(), Some("NOT_FOUND"));
+        let (data, code, _) = run(
+            &s,
+            &alice,
+            "mutation($id: ID!) { updateBudget(id: $id, input: {alertThreshold: 50}) { alertThreshold limitUsd } }",
+            json!({"id": id}),
+        )
+        .await;
+        assert_eq!(code, None);
+        assert_eq!(
+            data["updateBudget"],
+            json!({"alertThreshold": 50, "limitUsd": "4.000000000"})
+        );
+    }
 }
