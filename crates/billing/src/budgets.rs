@@ -7,7 +7,7 @@
 //! stored twice and cannot drift from the cost rows.
 
 use crate::Billing;
-use crate::cost_entity::{billing_event, cost_budget, daily_cost_summary};
+use crate::cost_entity::{cost_budget, daily_cost_summary};
 use crate::nanos::{MAX_INPUT_NANOS, Nanos};
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use kernel::Error;
@@ -419,11 +419,11 @@ impl Billing {
         } else {
             THRESHOLD_EVENT
         };
-        billing_event::ActiveModel {
-            id: Set(new_id()),
-            kind: Set(kind.to_owned()),
-            user_id: Set(budget.user_id),
-            payload: Set(json!({
+        crate::events::emit(
+            db,
+            kind,
+            budget.user_id,
+            json!({
                 "budgetId": budget.id,
                 "window": budget.window,
                 "windowStart": window_start,
@@ -432,11 +432,9 @@ impl Billing {
                 "limitUsd": Nanos(budget.limit_nanos).to_usd(),
                 "spendUsd": Nanos(spend).to_usd(),
                 "autoStopOnLimit": budget.auto_stop_on_limit,
-            })),
-            created_at: Set(now),
-            delivered_at: Set(None),
-        }
-        .insert(db)
+            }),
+            now,
+        )
         .await?;
         Ok(())
     }

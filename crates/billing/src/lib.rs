@@ -5,6 +5,7 @@
 pub mod budgets;
 pub mod cost_entity;
 pub mod costs;
+pub mod events;
 pub mod gateway;
 pub mod graphql;
 pub mod nanos;

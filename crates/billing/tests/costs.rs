@@ -461,6 +461,54 @@ async fn threshold_and_limit_each_alert_once_per_window() {
 }
 
 #[tokio::test]
+async fn alert_events_wait_in_the_outbox_and_are_delivered_once() {
+    let w = world_at(at("2026-11-10T08:00:00Z")).await;
+    let alice = w.user("alice@example.com").await;
+    budget(&w, &alice, Window::Daily, "0.30", 100, false).await;
+    w.spend_cents(&alice, 30).await;
+    // At a threshold of 100 % the early alert and the limit alert are one.
+    assert_eq!(events(&w, THRESHOLD_EVENT).await.len(), 0);
+    let pending = billing::events::pending(w.conn(), 10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].kind, LIMIT_EVENT);
+    let now = at("2026-11-10T08:01:00Z");
+    assert!(
+        billing::events::mark_delivered(w.conn(), pending[0].id, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !billing::events::mark_delivered(w.conn(), pending[0].id, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        billing::events::pending(w.conn(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_rolled_back_recording_leaves_no_cost_summary_or_alert() {
+    let w = world_at(at("2026-11-10T08:00:00Z")).await;
+    let alice = w.user("alice@example.com").await;
+    budget(&w, &alice, Window::Daily, "0.01", 50, false).await;
+    let txn = w.conn().begin().await.unwrap();
+    let usage = anthropic("claude-sonnet-4", 1_000_000, 0, 0, 0);
+    w.billing
+        .record_token_usage(&txn, &alice, usage)
+        .await
+        .unwrap();
+    txn.rollback().await.unwrap();
+    assert_eq!(w.count::<api_token_usage::Entity>().await, 0);
+    assert_eq!(w.count::<daily_cost_summary::Entity>().await, 0);
+    assert_eq!(w.count::<budget_alert::Entity>().await, 0);
+    assert_eq!(w.count::<billing_event::Entity>().await, 0);
+}
+
+#[tokio::test]
 async fn a_new_window_alerts_again() {
     let w = world_at(at("2026-11-15T20:00:00Z")).await; // a Sunday
     let alice = w.user("alice@example.com").await;
