@@ -370,8 +370,8 @@ impl Billing {
             let Some(window) = Window::parse(&budget.window) else {
                 continue;
             };
-            let (start, _) = window.bounds(day);
-            let spend = spend_between(db, user_id, start, window.bounds(day).1).await?;
+            let (start, end) = window.bounds(day);
+            let spend = spend_between(db, user_id, start, end).await?;
             let spend_pct_x100 = i128::from(spend) * 100;
             let limit = i128::from(budget.limit_nanos);
             // At a threshold of 100 the early alert is the limit alert; send one.

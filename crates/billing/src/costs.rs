@@ -417,6 +417,95 @@ async fn add_to_summary(
     Ok(())
 }
 
+/// Writes an `api_token_usage` row; returns what it adds to the day's summary.
+async fn insert_claude_row(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    user_id: Uuid,
+    usage: TokenUsage,
+    price: &model_price::Model,
+    cost: TokenCost,
+    now: DateTime<Utc>,
+) -> Result<Delta, Error> {
+    let cache_tokens = usage.cache_write_tokens + usage.cache_read_tokens;
+    let delta = Delta {
+        api_calls: 1,
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+        cache_tokens,
+        api_cost: cost.total,
+        total: cost.total,
+        ..Delta::default()
+    };
+    api_token_usage::ActiveModel {
+        id: Set(id),
+        user_id: Set(user_id),
+        execution_id: Set(usage.execution_id),
+        request_id: Set(usage.request_id),
+        model: Set(usage.model),
+        price_id: Set(price.id),
+        input_tokens: Set(usage.input_tokens),
+        output_tokens: Set(usage.output_tokens),
+        cache_creation_tokens: Set(usage.cache_write_tokens),
+        cache_read_tokens: Set(usage.cache_read_tokens),
+        total_tokens: Set(usage.input_tokens + usage.output_tokens + cache_tokens),
+        input_cost_nanos: Set(cost.input),
+        output_cost_nanos: Set(cost.output),
+        cache_cost_nanos: Set(cost.cache),
+        total_cost_nanos: Set(cost.total),
+        prompt_type: Set(usage.prompt_type),
+        tools_used: Set(None),
+        response_time_ms: Set(usage.response_time_ms),
+        stop_reason: Set(usage.stop_reason),
+        created_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(delta)
+}
+
+/// Writes a `gemini_token_usage` row; returns what it adds to the day's summary.
+async fn insert_gemini_row(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    user_id: Uuid,
+    usage: TokenUsage,
+    price: &model_price::Model,
+    cost: TokenCost,
+    now: DateTime<Utc>,
+) -> Result<Delta, Error> {
+    let delta = Delta {
+        gemini_calls: 1,
+        gemini_input_tokens: usage.input_tokens,
+        gemini_output_tokens: usage.output_tokens,
+        gemini_cost: cost.total,
+        total: cost.total,
+        ..Delta::default()
+    };
+    gemini_token_usage::ActiveModel {
+        id: Set(id),
+        user_id: Set(user_id),
+        execution_id: Set(usage.execution_id),
+        request_id: Set(usage.request_id),
+        model: Set(usage.model),
+        price_id: Set(price.id),
+        input_tokens: Set(usage.input_tokens),
+        output_tokens: Set(usage.output_tokens),
+        total_tokens: Set(usage.input_tokens + usage.output_tokens),
+        input_cost_nanos: Set(cost.input),
+        output_cost_nanos: Set(cost.output),
+        total_cost_nanos: Set(cost.total),
+        prompt_type: Set(usage.prompt_type),
+        tools_used: Set(None),
+        response_time_ms: Set(usage.response_time_ms),
+        finish_reason: Set(usage.stop_reason),
+        created_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(delta)
+}
+
 /// A cost row written: its id and what it cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recorded {
@@ -468,71 +557,10 @@ impl Billing {
         let id = new_id();
         let delta = match usage.provider {
             Provider::Anthropic => {
-                let cache_tokens = usage.cache_write_tokens + usage.cache_read_tokens;
-                api_token_usage::ActiveModel {
-                    id: Set(id),
-                    user_id: Set(actor.user_id),
-                    execution_id: Set(usage.execution_id),
-                    request_id: Set(usage.request_id),
-                    model: Set(usage.model),
-                    price_id: Set(price.id),
-                    input_tokens: Set(usage.input_tokens),
-                    output_tokens: Set(usage.output_tokens),
-                    cache_creation_tokens: Set(usage.cache_write_tokens),
-                    cache_read_tokens: Set(usage.cache_read_tokens),
-                    total_tokens: Set(usage.input_tokens + usage.output_tokens + cache_tokens),
-                    input_cost_nanos: Set(cost.input),
-                    output_cost_nanos: Set(cost.output),
-                    cache_cost_nanos: Set(cost.cache),
-                    total_cost_nanos: Set(cost.total),
-                    prompt_type: Set(usage.prompt_type),
-                    tools_used: Set(None),
-                    response_time_ms: Set(usage.response_time_ms),
-                    stop_reason: Set(usage.stop_reason),
-                    created_at: Set(now),
-                }
-                .insert(db)
-                .await?;
-                Delta {
-                    api_calls: 1,
-                    input_tokens: usage.input_tokens,
-                    output_tokens: usage.output_tokens,
-                    cache_tokens,
-                    api_cost: cost.total,
-                    total: cost.total,
-                    ..Delta::default()
-                }
+                insert_claude_row(db, id, actor.user_id, usage, &price, cost, now).await?
             }
             Provider::Google => {
-                gemini_token_usage::ActiveModel {
-                    id: Set(id),
-                    user_id: Set(actor.user_id),
-                    execution_id: Set(usage.execution_id),
-                    request_id: Set(usage.request_id),
-                    model: Set(usage.model),
-                    price_id: Set(price.id),
-                    input_tokens: Set(usage.input_tokens),
-                    output_tokens: Set(usage.output_tokens),
-                    total_tokens: Set(usage.input_tokens + usage.output_tokens),
-                    input_cost_nanos: Set(cost.input),
-                    output_cost_nanos: Set(cost.output),
-                    total_cost_nanos: Set(cost.total),
-                    prompt_type: Set(usage.prompt_type),
-                    tools_used: Set(None),
-                    response_time_ms: Set(usage.response_time_ms),
-                    finish_reason: Set(usage.stop_reason),
-                    created_at: Set(now),
-                }
-                .insert(db)
-                .await?;
-                Delta {
-                    gemini_calls: 1,
-                    gemini_input_tokens: usage.input_tokens,
-                    gemini_output_tokens: usage.output_tokens,
-                    gemini_cost: cost.total,
-                    total: cost.total,
-                    ..Delta::default()
-                }
+                insert_gemini_row(db, id, actor.user_id, usage, &price, cost, now).await?
             }
         };
         self.after_cost(db, actor.user_id, delta, now).await?;

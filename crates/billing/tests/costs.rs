@@ -917,4 +917,35 @@ mod graphql {
             json!({"alertThreshold": 50, "limitUsd": "4.000000000"})
         );
     }
+
+    #[tokio::test]
+    async fn graphql_read_only_keys_read_costs_but_cannot_record_them() {
+        use core_auth::api_keys::CreateApiKey;
+        use kernel::actor::Permission;
+        let w = world_at(at("2026-11-10T12:00:00Z")).await;
+        let alice = w.user("alice@example.com").await;
+        let req =
+            CreateApiKey::parse(&w.auth, "ro".into(), None, Some(vec![Permission::Read])).unwrap();
+        let (_, secret) = w.auth.create_api_key(w.conn(), &alice, req).await.unwrap();
+        let key = w.auth.authenticate(w.conn(), &secret).await.unwrap();
+        let s = schema(&w);
+        let (_, code, _) = run(
+            &s,
+            &key,
+            RECORD,
+            json!({"i": {"provider": "ANTHROPIC", "model": "claude-sonnet-4", "inputTokens": 1, "outputTokens": 1}}),
+        )
+        .await;
+        assert_eq!(code.as_deref(), Some("FORBIDDEN"));
+        assert_eq!(w.count::<api_token_usage::Entity>().await, 0);
+        let (data, code, _) = run(
+            &s,
+            &key,
+            "{ budgets { id } costForecast { projectedUsd } }",
+            json!({}),
+        )
+        .await;
+        assert_eq!(code, None);
+        assert_eq!(data["costForecast"]["projectedUsd"], "0.000000000");
+    }
 }
