@@ -7,7 +7,7 @@
 //! stored twice and cannot drift from the cost rows.
 
 use crate::Billing;
-use crate::cost_entity::{cost_budget, daily_cost_summary};
+use crate::cost_entity::{budget_alert, cost_budget, daily_cost_summary};
 use crate::nanos::{MAX_INPUT_NANOS, Nanos};
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use kernel::Error;
@@ -259,7 +259,9 @@ impl Billing {
         })
     }
 
-    /// Changes one of the caller's budgets; returns it before and after.
+    /// Changes one of the caller's budgets; returns it before and after. A new
+    /// limit or threshold forgets the current window's alerts, so they can fire
+    /// again under the new terms.
     ///
     /// # Errors
     /// `NOT_FOUND` when the budget is not the caller's.
@@ -287,6 +289,16 @@ impl Billing {
         }
         am.updated_at = Set(self.clock.now());
         let new = am.update(db).await?;
+        if new.limit_nanos != old.limit_nanos || new.alert_threshold != old.alert_threshold {
+            // New terms, new alerts: the current window may alert again under them.
+            let window = Window::parse(&new.window).unwrap_or(Window::Monthly);
+            let (start, _) = window.bounds(self.clock.now().date_naive());
+            budget_alert::Entity::delete_many()
+                .filter(budget_alert::Column::BudgetId.eq(new.id))
+                .filter(budget_alert::Column::WindowStart.eq(start))
+                .exec(db)
+                .await?;
+        }
         Ok((old, new))
     }
 

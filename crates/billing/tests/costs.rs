@@ -509,6 +509,47 @@ async fn a_rolled_back_recording_leaves_no_cost_summary_or_alert() {
 }
 
 #[tokio::test]
+async fn changing_a_budgets_limit_lets_the_current_window_alert_again() {
+    let w = world_at(at("2026-11-10T08:00:00Z")).await;
+    let alice = w.user("alice@example.com").await;
+    budget(&w, &alice, Window::Daily, "0.30", 80, false).await;
+    w.spend_cents(&alice, 30).await;
+    assert_eq!(events(&w, LIMIT_EVENT).await.len(), 1);
+    let id = w.billing.budgets(w.conn(), &alice).await.unwrap()[0]
+        .budget
+        .id;
+    let paused = BudgetChange {
+        is_active: Some(false),
+        ..Default::default()
+    };
+    w.billing
+        .update_budget(w.conn(), &alice, id, paused)
+        .await
+        .unwrap();
+    let resumed = BudgetChange {
+        is_active: Some(true),
+        ..Default::default()
+    };
+    w.billing
+        .update_budget(w.conn(), &alice, id, resumed)
+        .await
+        .unwrap();
+    w.spend_cents(&alice, 3).await;
+    assert_eq!(events(&w, LIMIT_EVENT).await.len(), 1);
+    let raised = BudgetChange {
+        limit: Some(Nanos(600_000_000)),
+        ..Default::default()
+    };
+    w.billing
+        .update_budget(w.conn(), &alice, id, raised)
+        .await
+        .unwrap();
+    w.spend_cents(&alice, 30).await; // 63 cents of 60
+    assert_eq!(events(&w, THRESHOLD_EVENT).await.len(), 2);
+    assert_eq!(events(&w, LIMIT_EVENT).await.len(), 2);
+}
+
+#[tokio::test]
 async fn a_new_window_alerts_again() {
     let w = world_at(at("2026-11-15T20:00:00Z")).await; // a Sunday
     let alice = w.user("alice@example.com").await;
