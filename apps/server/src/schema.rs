@@ -3,7 +3,10 @@
 use crate::guard::Limits;
 use crate::protect::Protect;
 use async_graphql::{Context, MergedObject, MergedSubscription, Result, Schema, Subscription};
-use billing::graphql::{PlansMutation, PlansQuery, UsageMutation, UsageQuery};
+use billing::graphql::{
+    CostMutation, CostQuery, CreditMutation, CreditQuery, PlansMutation, PlansQuery, UsageMutation,
+    UsageQuery,
+};
 use chrono::{DateTime, Utc};
 use core_auth::Auth;
 use core_auth::audit::AuditLogSink;
@@ -29,7 +32,8 @@ pub struct Query(
     AdminRootQuery,
     PlansQuery,
     UsageQuery,
-    billing::graphql::CreditQuery,
+    CreditQuery,
+    CostQuery,
 );
 
 /// Every domain's mutations.
@@ -42,7 +46,8 @@ pub struct Mutation(
     AdminMutation,
     PlansMutation,
     UsageMutation,
-    billing::graphql::CreditMutation,
+    CreditMutation,
+    CostMutation,
 );
 
 /// Every domain's subscriptions.

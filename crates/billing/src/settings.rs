@@ -11,6 +11,8 @@ pub struct BillingSettings {
     pub webhook_secret: crate::webhook::WebhookSecret,
     /// How long a usage reservation may stay unsettled before the period job releases it.
     pub reservation_ttl: crate::gate::ReservationTtl,
+    /// Rates of browser sessions and storage operations.
+    pub cost_rates: crate::costs::CostRates,
 }
 
 /// The handle billing services are called through: settings, the clock and

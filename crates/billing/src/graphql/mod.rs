@@ -2,10 +2,12 @@
 //! Resolvers are thin: read the actor, open the transaction, call the
 //! service, map the output.
 
+pub mod costs;
 pub mod credits;
 pub mod plans;
 pub mod usage;
 
+pub use costs::{CostMutation, CostQuery};
 pub use credits::{CreditMutation, CreditQuery};
 pub use plans::{PlansMutation, PlansQuery};
 pub use usage::{UsageMutation, UsageQuery};
