@@ -13,6 +13,7 @@ mod m20261122_000004_recovery;
 mod m20261122_000005_organizations;
 mod m20261122_000006_credentials;
 mod m20261122_000007_admin;
+mod m20261128_000011_idempotency;
 
 /// Runs every migration of the platform in order.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_organizations::Migration),
             Box::new(m20261122_000006_credentials::Migration),
             Box::new(m20261122_000007_admin::Migration),
+            Box::new(m20261128_000011_idempotency::Migration),
         ]
     }
 }

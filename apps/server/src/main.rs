@@ -48,6 +48,9 @@ async fn main() -> anyhow::Result<()> {
         auth.clock.clone(),
         std::time::Duration::from_secs(30),
     );
+    // Deletes stored idempotent responses once their 24 h window has passed.
+    kernel::idempotency::Idempotency::new(auth.clock.clone())
+        .spawn_purger(db.clone(), std::time::Duration::from_secs(3600));
     let state = AppState {
         schema: build_schema(db.clone(), auth.clone(), keys, mailer, config.introspection),
         db,
