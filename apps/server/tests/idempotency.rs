@@ -525,3 +525,34 @@ async fn the_purge_deletes_only_expired_keys() {
         .collect();
     assert_eq!(left, vec!["new".to_owned()]);
 }
+
+#[tokio::test]
+async fn idempotency_migration_rolls_back_and_reapplies() {
+    use migration::{Migrator, MigratorTrait};
+    let db = TestDb::new::<migration::Migrator>().await;
+    let applied = Migrator::get_applied_migrations(&db.db)
+        .await
+        .expect("applied")
+        .len();
+    let through_ours = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261128_000011_idempotency")
+        .expect("registered")
+        + 1;
+    Migrator::down(&db.db, Some((applied - through_ours + 1) as u32))
+        .await
+        .expect("down");
+    assert!(
+        Entity::find().all(&db.db).await.is_err(),
+        "table left behind"
+    );
+    Migrator::up(&db.db, None).await.expect("up");
+    let store = store(ManualClock::new());
+    assert!(matches!(
+        store
+            .claim(&db.db, Scope::Anonymous, &key("k"), &hash("q"))
+            .await
+            .expect("claim"),
+        Claimed::Run(_)
+    ));
+}
