@@ -303,7 +303,7 @@ async fn execute(
         Err(response) => return response,
     };
     if !queries_only {
-        match crate::idempotency::keyed(req, &requests, batched) {
+        match crate::idempotency::keyed(req, actor.as_ref(), &requests, batched) {
             Ok(None) => {}
             Ok(Some(key)) => {
                 return crate::idempotency::run_once(state, req, actor, key, requests).await;

@@ -27,14 +27,17 @@ use tracing::Instrument;
 /// Set to `true` on a response replayed from the store.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
-/// The key that applies to this request: `None` without the header or when
-/// no operation is a mutation.
+/// The key that applies to this request: `None` without the header, when no
+/// operation is a mutation, or when the caller may not run mutations at all
+/// (a read-only API key): such a caller is refused by the schema, and must
+/// never be handed a response stored for one of its user's writing credentials.
 ///
 /// # Errors
 /// `BAD_USER_INPUT` on the header when it is malformed or repeated, or sent
 /// with a batch that holds a mutation; answer it with [`refuse_error`].
 pub(crate) fn keyed(
     req: &HttpRequest,
+    actor: Option<&Actor>,
     requests: &[RawRequest],
     batched: bool,
 ) -> Result<Option<IdempotencyKey>, Error> {
@@ -42,6 +45,9 @@ pub(crate) fn keyed(
     let Some(value) = values.next() else {
         return Ok(None);
     };
+    if actor.is_some_and(|a| !a.can_write()) {
+        return Ok(None);
+    }
     if !requests.iter().any(|r| has_mutation(&r.query)) {
         return Ok(None);
     }

@@ -556,3 +556,25 @@ async fn idempotency_migration_rolls_back_and_reapplies() {
         Claimed::Run(_)
     ));
 }
+
+#[actix_web::test]
+async fn a_read_only_api_key_never_gets_a_response_stored_for_its_user() {
+    let app = spawn_app().await;
+    let token = app.register("ada@example.com").await;
+    let read_only = app
+        .gql(
+            r#"mutation { createApiKey(input: {name: "ro", permissions: [READ]}) { secret } }"#,
+            Some(&token),
+        )
+        .await;
+    let read_only = read_only["data"]["createApiKey"]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let first = keyed(&app, CREATE_KEY, Some(&token), "w").await;
+    let answer = keyed(&app, CREATE_KEY, Some(&read_only), "w").await;
+    assert!(!answer.replayed);
+    assert_eq!(code(&answer.body), "FORBIDDEN", "{}", answer.body);
+    assert!(!answer.body.to_string().contains(secret(&first)));
+    assert_eq!(count(&app, "api_keys").await, 2);
+}
