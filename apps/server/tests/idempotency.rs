@@ -578,3 +578,75 @@ async fn a_read_only_api_key_never_gets_a_response_stored_for_its_user() {
     assert!(!answer.body.to_string().contains(secret(&first)));
     assert_eq!(count(&app, "api_keys").await, 2);
 }
+
+/// Serves the app on a real port with two workers; returns its address.
+async fn serve(app: &TestApp) -> std::net::SocketAddr {
+    let state = app.state.clone();
+    let server = actix_web::HttpServer::new(move || {
+        App::new()
+            .wrap(actix_web::middleware::from_fn(
+                server::http::request_context,
+            ))
+            .configure(server::routes(state.clone()))
+    })
+    .workers(2)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .expect("bind");
+    let addr = server.addrs()[0];
+    tokio::spawn(server.run());
+    addr
+}
+
+/// One HTTP/1.1 POST /graphql over a fresh TCP connection: status and body.
+async fn post_over_tcp(
+    addr: std::net::SocketAddr,
+    body: &str,
+    token: &str,
+    key: &str,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+         Authorization: Bearer {token}\r\nIdempotency-Key: {key}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_parallel_http_repeats_on_several_threads_run_the_mutation_once() {
+    let app = spawn_app().await;
+    let token = app.register("ada@example.com").await;
+    let addr = serve(&app).await;
+    let body = json!({ "query": CREATE_KEY }).to_string();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (body, token) = (body.clone(), token.clone());
+            tokio::spawn(async move { post_over_tcp(addr, &body, &token, "parallel").await })
+        })
+        .collect();
+    let mut bodies = Vec::new();
+    for task in tasks {
+        let (status, body) = task.await.expect("task");
+        assert_eq!(status, 200, "{body}");
+        bodies.push(serde_json::from_str::<Value>(&body).expect("json body"));
+    }
+    assert!(bodies.iter().all(|b| *b == bodies[0]));
+    assert!(bodies[0]["data"]["createApiKey"]["secret"].is_string());
+    assert_eq!(count(&app, "api_keys").await, 1);
+}
