@@ -16,6 +16,7 @@ mod m20261122_000007_admin;
 pub mod m20261128_000008_billing_plans;
 mod m20261128_000009_credits;
 mod m20261128_000010_costs;
+mod m20261128_000011_idempotency;
 mod m20261128_000012_usage_gate;
 
 /// Runs every migration of the platform in order.
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000008_billing_plans::Migration),
             Box::new(m20261128_000009_credits::Migration),
             Box::new(m20261128_000010_costs::Migration),
+            Box::new(m20261128_000011_idempotency::Migration),
             Box::new(m20261128_000012_usage_gate::Migration),
         ]
     }

@@ -3,7 +3,9 @@
 //! The GraphQL handler is our own rather than the stock extractor, so that a
 //! hostile request is refused before it costs anything: the body is capped
 //! while it streams in, only `application/json` is accepted for POST, GET may
-//! only read, and batches are capped at `MAX_BATCH` operations.
+//! only read, and batches are capped at `MAX_BATCH` operations. A mutation
+//! sent with an `Idempotency-Key` header runs at most once per key (see
+//! [`crate::idempotency`]).
 
 use crate::metrics::Metrics;
 use crate::protect::QueriesOnly;
@@ -102,20 +104,21 @@ pub async fn request_context(
 }
 
 /// A refusal in the GraphQL error shape, before any operation ran.
-fn refuse(status: StatusCode, code: Code, message: &str) -> HttpResponse {
+pub(crate) fn refuse(status: StatusCode, code: Code, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(json!({
         "errors": [{ "message": message, "extensions": { "code": code.as_str() } }]
     }))
 }
 
+/// One GraphQL operation as the client sent it.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawRequest {
-    query: String,
+pub(crate) struct RawRequest {
+    pub(crate) query: String,
     #[serde(default)]
-    variables: Option<serde_json::Value>,
+    pub(crate) variables: Option<serde_json::Value>,
     #[serde(default)]
-    operation_name: Option<String>,
+    pub(crate) operation_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -305,6 +308,31 @@ async fn execute(
         Ok(actor) => actor,
         Err(response) => return response,
     };
+    if !queries_only {
+        match crate::idempotency::keyed(req, actor.as_ref(), &requests, batched) {
+            Ok(None) => {}
+            Ok(Some(key)) => {
+                return crate::idempotency::run_once(state, req, actor, key, requests).await;
+            }
+            Err(err) => return crate::idempotency::refuse_error(&err),
+        }
+    }
+    let responses = run(state, req, actor, requests, queries_only).await;
+    if batched {
+        HttpResponse::Ok().json(responses)
+    } else {
+        HttpResponse::Ok().json(responses.into_iter().next())
+    }
+}
+
+/// Executes each operation in turn, as `actor`.
+pub(crate) async fn run(
+    state: &AppState,
+    req: &HttpRequest,
+    actor: Option<Actor>,
+    requests: Vec<RawRequest>,
+    queries_only: bool,
+) -> Vec<async_graphql::Response> {
     let client = client_info(req);
     let mut responses = Vec::with_capacity(requests.len());
     for raw in requests {
@@ -329,11 +357,7 @@ async fn execute(
             .observe(op_name.as_deref(), response.is_ok(), started.elapsed());
         responses.push(response);
     }
-    if batched {
-        HttpResponse::Ok().json(responses)
-    } else {
-        HttpResponse::Ok().json(responses.pop())
-    }
+    responses
 }
 
 async fn graphql_ws(

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod guard;
 pub mod http;
+pub mod idempotency;
 pub mod metrics;
 pub mod protect;
 pub mod schema;

@@ -66,6 +66,9 @@ async fn main() -> anyhow::Result<()> {
             db: db.clone(),
         }),
     );
+    // Deletes stored idempotent responses once their 24 h window has passed.
+    kernel::idempotency::Idempotency::new(auth.clock.clone())
+        .spawn_purger(db.clone(), std::time::Duration::from_secs(3600));
     let state = AppState {
         schema: build_schema_with_billing(
             db.clone(),

@@ -153,6 +153,25 @@ impl BudgetCheck for NoBudget {
     }
 }
 
+/// The platform's budget check: the caller's cost budgets with
+/// `auto_stop_on_limit` refuse work once spent, or when the estimate would
+/// cross them (the pre-flight check of [`Billing::budget_allows`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CostBudgets<'a>(pub &'a Billing);
+
+impl BudgetCheck for CostBudgets<'_> {
+    async fn allows<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        user_id: Uuid,
+        estimated_cost_nanos: i64,
+    ) -> Result<(), Error> {
+        self.0
+            .budget_allows(conn, user_id, crate::nanos::Nanos(estimated_cost_nanos))
+            .await
+    }
+}
+
 /// The subscription and tier numbers the gate decides on.
 #[derive(Debug, Clone)]
 pub(crate) struct GateState {
@@ -290,7 +309,8 @@ pub(crate) async fn ensure_usage_record(
 }
 
 impl Billing {
-    /// Takes one execution for `actor`, with no budget check.
+    /// Takes one execution for `actor`, checked against the caller's auto-stop
+    /// cost budgets ([`CostBudgets`]).
     ///
     /// # Errors
     /// See [`Billing::reserve_execution_with`].
@@ -301,7 +321,8 @@ impl Billing {
         actor: &Actor,
         req: ReserveExecution,
     ) -> Result<Reservation, Error> {
-        self.reserve_execution_with(db, actor, req, &NoBudget).await
+        self.reserve_execution_with(db, actor, req, &CostBudgets(self))
+            .await
     }
 
     /// Takes one execution for `actor` after `budget` allowed its estimated cost.

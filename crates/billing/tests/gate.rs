@@ -883,3 +883,80 @@ async fn a_declined_renewal_leaves_the_subscription_past_due_and_the_gate_refuse
         .unwrap_err();
     assert_eq!(err.code(), Code::LimitExceeded);
 }
+
+/// The platform gate consults the caller's cost budgets: an auto-stop budget
+/// that is spent refuses new work, and so does an estimate that would cross it.
+#[tokio::test]
+async fn an_exhausted_auto_stop_budget_makes_the_gate_refuse_new_work() {
+    use billing::budgets::{NewBudget, Percent, Window, parse_limit};
+    use billing::costs::{Provider, TokenUsage};
+    use sea_orm::TransactionTrait;
+
+    let f = Fixture::new().await;
+    let tier = f.tier(50, 100, None).await;
+    let ada = f.subscribed_user("ada@x.com", tier).await;
+    let budget = NewBudget {
+        window: Window::Daily,
+        limit: parse_limit("limit", "0.30").unwrap(),
+        alert_threshold: Percent::parse("alertThreshold", 80).unwrap(),
+        auto_stop_on_limit: true,
+    };
+    f.billing
+        .create_budget(&f.t.db, &ada, budget)
+        .await
+        .unwrap();
+
+    // $0.20 of a $0.30 budget spent: a $0.05 estimate passes, a $0.15 one would cross it.
+    let spend = |tokens: i64| {
+        let usage = TokenUsage::parse(
+            Provider::Anthropic,
+            "claude-sonnet-4".into(),
+            tokens,
+            0,
+            0,
+            0,
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
+        .unwrap();
+        let (db, billing, ada) = (f.t.db.clone(), f.billing.clone(), ada.clone());
+        async move {
+            let txn = db.begin().await.unwrap();
+            billing.record_token_usage(&txn, &ada, usage).await.unwrap();
+            txn.commit().await.unwrap();
+        }
+    };
+    spend(200_000 / 3).await;
+    let cheap = ReserveExecution::with_estimated_cost(50_000_000).unwrap();
+    let r = f
+        .billing
+        .reserve_execution(&f.t.db, &ada, cheap)
+        .await
+        .unwrap();
+    f.billing
+        .release_execution(&f.t.db, &ada, r.id)
+        .await
+        .unwrap();
+    let costly = ReserveExecution::with_estimated_cost(150_000_000).unwrap();
+    let err = f
+        .billing
+        .reserve_execution(&f.t.db, &ada, costly)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::LimitExceeded);
+
+    // Spent to the limit: even work estimated at nothing is refused, and nothing is taken.
+    spend(100_000 - 200_000 / 3).await;
+    let free = ReserveExecution::with_estimated_cost(0).unwrap();
+    let err = f
+        .billing
+        .reserve_execution(&f.t.db, &ada, free)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::LimitExceeded);
+    let s = f.subscription(ada.user_id).await;
+    assert_eq!((s.used, s.running_agents), (0, 0));
+}

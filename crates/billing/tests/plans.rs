@@ -69,7 +69,16 @@ async fn migration_seeds_the_four_default_tiers_and_rolls_back_cleanly() {
         && t.annual_discount_percent == 10));
     assert_eq!(fx.billing.execution_packs(db).await.unwrap().len(), 3);
     assert_eq!(fx.billing.agent_add_ons(db).await.unwrap().len(), 2);
-    Migrator::down(db, Some(1)).await.unwrap();
+    // Roll back through this migration, whatever later ones exist.
+    let applied = Migrator::get_applied_migrations(db).await.unwrap().len();
+    let through_plans = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261128_000008_billing_plans")
+        .unwrap()
+        + 1;
+    Migrator::down(db, Some((applied - through_plans + 1) as u32))
+        .await
+        .unwrap();
     assert!(subscription_tier::Entity::find().all(db).await.is_err());
     Migrator::up(db, None).await.unwrap();
     assert_eq!(

@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod gql;
 pub mod id;
+pub mod idempotency;
 pub mod jobs;
 pub mod mail;
 pub mod page;
