@@ -650,3 +650,69 @@ async fn fifty_parallel_http_repeats_on_several_threads_run_the_mutation_once() 
     assert!(bodies[0]["data"]["createApiKey"]["secret"].is_string());
     assert_eq!(count(&app, "api_keys").await, 1);
 }
+
+#[actix_web::test]
+async fn fifty_concurrent_repeats_of_one_key_debit_credits_once() {
+    let app = spawn_app().await;
+    let token = app.register("ada@example.com").await;
+    let packages = app
+        .gql(
+            "{ creditPackages { id creditType creditAmount } }",
+            Some(&token),
+        )
+        .await;
+    let package = packages["data"]["creditPackages"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["creditType"] == "ENRICHMENT"))
+        .unwrap_or_else(|| panic!("an enrichment package: {packages}"))
+        .clone();
+    let bought = app
+        .gql(
+            &format!(
+                r#"mutation {{ purchaseCredits(packageId: "{}") {{ balanceAfter }} }}"#,
+                package["id"].as_str().unwrap()
+            ),
+            Some(&token),
+        )
+        .await;
+    let before = bought["data"]["purchaseCredits"]["balanceAfter"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{bought}"));
+    assert_eq!(before, package["creditAmount"].as_i64().unwrap());
+
+    let debit = r#"mutation { debitCredits(input: {creditType: ENRICHMENT, amount: 7, reference: "job-1"}) { balanceAfter } }"#;
+    let answers = join_all((0..50).map(|_| keyed(&app, debit, Some(&token), "debit-job-1"))).await;
+    for answer in &answers {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert_eq!(
+            answer.body["data"]["debitCredits"]["balanceAfter"],
+            before - 7,
+            "every repeat sees the one debit: {}",
+            answer.body
+        );
+    }
+    assert_eq!(answers.iter().filter(|a| !a.replayed).count(), 1);
+    let balances = app
+        .gql("{ credits { creditType balance } }", Some(&token))
+        .await;
+    let enrichment = balances["data"]["credits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["creditType"] == "ENRICHMENT")
+        .unwrap()
+        .clone();
+    assert_eq!(enrichment["balance"], before - 7, "{balances}");
+    let db = &app.db.db;
+    let debits = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM credit_ledger WHERE reason = 'debit'".to_owned(),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(debits, 1);
+}
