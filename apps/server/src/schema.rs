@@ -4,8 +4,8 @@ use crate::guard::Limits;
 use crate::protect::Protect;
 use async_graphql::{Context, MergedObject, MergedSubscription, Result, Schema, Subscription};
 use billing::graphql::{
-    CostMutation, CostQuery, CreditMutation, CreditQuery, PlansMutation, PlansQuery, UsageMutation,
-    UsageQuery,
+    CatalogMutation, CostMutation, CostQuery, CreditMutation, CreditQuery, PlansMutation,
+    PlansQuery, UsageMutation, UsageQuery,
 };
 use chrono::{DateTime, Utc};
 use core_auth::Auth;
@@ -48,6 +48,7 @@ pub struct Mutation(
     UsageMutation,
     CreditMutation,
     CostMutation,
+    CatalogMutation,
 );
 
 /// Every domain's subscriptions.

@@ -3,6 +3,7 @@
 //! decimal for per-token prices), computed on the server.
 
 pub mod budgets;
+pub mod catalog;
 pub mod cost_entity;
 pub mod costs;
 pub mod credits;

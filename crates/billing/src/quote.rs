@@ -71,6 +71,32 @@ pub struct PriceTerms {
     pub annual_discount_percent: i32,
 }
 
+impl PriceTerms {
+    /// The terms as a subscription records them (`metadata.priceTerms`), so a
+    /// later tier price change does not re-price it until it changes tier.
+    pub fn to_json(self) -> serde_json::Value {
+        serde_json::json!({
+            "monthlyCents": self.monthly_cents,
+            "weeklyPremiumPercent": self.weekly_premium_percent,
+            "sixMonthDiscountPercent": self.six_month_discount_percent,
+            "annualDiscountPercent": self.annual_discount_percent,
+        })
+    }
+
+    /// The terms a subscription locked in, when its metadata records them.
+    pub fn locked(metadata: Option<&serde_json::Value>) -> Option<Self> {
+        let t = metadata?.get("priceTerms")?;
+        let int = |k: &str| t.get(k).and_then(serde_json::Value::as_i64);
+        let pct = |k: &str| int(k).and_then(|v| i32::try_from(v).ok());
+        Some(Self {
+            monthly_cents: int("monthlyCents")?,
+            weekly_premium_percent: pct("weeklyPremiumPercent")?,
+            six_month_discount_percent: pct("sixMonthDiscountPercent")?,
+            annual_discount_percent: pct("annualDiscountPercent")?,
+        })
+    }
+}
+
 impl From<&subscription_tier::Model> for PriceTerms {
     fn from(t: &subscription_tier::Model) -> Self {
         Self {

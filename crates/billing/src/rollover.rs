@@ -219,7 +219,13 @@ impl Billing {
             .await?
             .ok_or(Error::NotFound("tier"))?;
         let frequency = Frequency::parse(&s.payment_frequency).unwrap_or(Frequency::Monthly);
-        let period_cents = period_price(PriceTerms::from(&tier), frequency);
+        // A subscription renews at the price it locked in, not the tier's current one.
+        let locked = crate::entity::user_subscription::Entity::find_by_id(s.subscription_id)
+            .one(db)
+            .await?
+            .and_then(|sub| PriceTerms::locked(sub.metadata.as_ref()));
+        let terms = locked.unwrap_or_else(|| PriceTerms::from(&tier));
+        let period_cents = period_price(terms, frequency);
         let backend = db.get_database_backend();
         let overage_cents: i64 = match db
             .query_one_raw(raw(

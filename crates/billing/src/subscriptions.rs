@@ -239,7 +239,10 @@ impl Billing {
             trial_ends_at: Set(trial_ends_at),
             cancelled_at: Set(None),
             cancellation_reason: Set(None),
-            metadata: Set(None),
+            // The price is locked until the subscription changes tier.
+            metadata: Set(Some(
+                serde_json::json!({ "priceTerms": quote::PriceTerms::from(&tier).to_json() }),
+            )),
             created_at: Set(now),
             updated_at: Set(now),
         };
@@ -403,6 +406,8 @@ impl Billing {
                 .unwrap_or(0);
             metadata["creditBalanceCents"] = (prior + quote.credit_balance_cents).into();
         }
+        // A tier change takes the new tier's current price.
+        metadata["priceTerms"] = quote::PriceTerms::from(&to).to_json();
         // Only the state the quote was computed from may change.
         let res = sub::Entity::update_many()
             .col_expr(sub::Column::TierId, Expr::value(to.id))

@@ -2,11 +2,13 @@
 //! Resolvers are thin: read the actor, open the transaction, call the
 //! service, map the output.
 
+pub mod catalog;
 pub mod costs;
 pub mod credits;
 pub mod plans;
 pub mod usage;
 
+pub use catalog::CatalogMutation;
 pub use costs::{CostMutation, CostQuery};
 pub use credits::{CreditMutation, CreditQuery};
 pub use plans::{PlansMutation, PlansQuery};
