@@ -42,6 +42,7 @@ enum MailOutbox {
     Attempts,
     LastError,
     CreatedAt,
+    ClaimedAt,
     SentAt,
 }
 
@@ -148,6 +149,7 @@ impl MigrationTrait for Migration {
                 .col(integer(O::Attempts).default(0))
                 .col(text_null(O::LastError))
                 .col(timestamp_with_time_zone(O::CreatedAt))
+                .col(timestamp_with_time_zone_null(O::ClaimedAt))
                 .col(timestamp_with_time_zone_null(O::SentAt))
                 .to_owned(),
         )

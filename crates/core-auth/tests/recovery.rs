@@ -692,3 +692,37 @@ async fn recovery_migration_rolls_back_and_reapplies() {
     assert!(request_reset(&auth, &t.db, "ada@x.com").await);
     assert_eq!(mails(&t.db, RESET_MAIL).await.len(), 1);
 }
+
+#[tokio::test]
+async fn mail_abandoned_mid_delivery_is_claimed_again_after_the_claim_timeout() {
+    use sea_orm::sea_query::Expr;
+    let (t, auth, clock) = setup().await;
+    user(&auth, &t.db, "ada@x.com").await;
+    request_reset(&auth, &t.db, "ada@x.com").await;
+    // A dispatcher claimed the row and died before recording the outcome.
+    let claimed_at = auth.clock.now();
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::Status, Expr::value(outbox::SENDING))
+        .col_expr(outbox::Column::ClaimedAt, Expr::value(Some(claimed_at)))
+        .exec(&t.db)
+        .await
+        .unwrap();
+
+    // Within the timeout the claim stands: nobody sends it twice.
+    clock.advance(outbox::CLAIM_TIMEOUT - chrono::Duration::seconds(1));
+    let sent = outbox::deliver_pending(&t.db, &LocalMailer, auth.clock.as_ref(), 10)
+        .await
+        .unwrap();
+    assert_eq!(sent, 0);
+    assert_eq!(mails(&t.db, RESET_MAIL).await[0].status, outbox::SENDING);
+
+    // Past it, the row is claimed again and delivered.
+    clock.advance(chrono::Duration::seconds(2));
+    let sent = outbox::deliver_pending(&t.db, &LocalMailer, auth.clock.as_ref(), 10)
+        .await
+        .unwrap();
+    assert_eq!(sent, 1);
+    let row = &mails(&t.db, RESET_MAIL).await[0];
+    assert_eq!(row.status, outbox::SENT);
+    assert_eq!(row.claimed_at, Some(auth.clock.now()));
+}

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use sea_orm::ExprTrait;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, Condition, ConnectionTrait, DatabaseConnection, QueryOrder, QuerySelect,
+};
 use std::sync::Arc;
 
 /// Waiting for delivery.
@@ -21,6 +23,10 @@ pub const SENT: &str = "sent";
 pub const FAILED: &str = "failed";
 /// Deliveries tried before a row is marked failed.
 pub const MAX_ATTEMPTS: i32 = 5;
+/// A row claimed longer ago than this and still `sending` was abandoned by a
+/// dispatcher that crashed or lost its database mid-delivery; it is claimed
+/// again, so such mail is delivered at least once rather than lost.
+pub const CLAIM_TIMEOUT: chrono::Duration = chrono::Duration::minutes(10);
 
 /// One queued or delivered message.
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
@@ -46,6 +52,8 @@ pub struct Model {
     pub last_error: Option<String>,
     /// When the mail was queued.
     pub created_at: DateTimeUtc,
+    /// When a dispatcher last claimed it.
+    pub claimed_at: Option<DateTimeUtc>,
     /// When it was delivered.
     pub sent_at: Option<DateTimeUtc>,
 }
@@ -100,6 +108,7 @@ pub async fn enqueue(
         attempts: Set(0),
         last_error: Set(None),
         created_at: Set(now),
+        claimed_at: Set(None),
         sent_at: Set(None),
     }
     .insert(db)
@@ -119,10 +128,19 @@ pub async fn deliver_pending(
     clock: &dyn Clock,
     limit: u64,
 ) -> Result<usize, DbErr> {
+    let now = clock.now();
+    // Pending rows, and rows whose claim was abandoned (see CLAIM_TIMEOUT).
+    let claimable = || {
+        Condition::any().add(Column::Status.eq(PENDING)).add(
+            Condition::all()
+                .add(Column::Status.eq(SENDING))
+                .add(Column::ClaimedAt.lt(now - CLAIM_TIMEOUT)),
+        )
+    };
     let ids: Vec<Uuid> = Entity::find()
         .select_only()
         .column(Column::Id)
-        .filter(Column::Status.eq(PENDING))
+        .filter(claimable())
         .order_by_asc(Column::CreatedAt)
         .limit(limit)
         .into_tuple()
@@ -133,8 +151,9 @@ pub async fn deliver_pending(
         let claimed = Entity::update_many()
             .col_expr(Column::Status, Expr::value(SENDING))
             .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+            .col_expr(Column::ClaimedAt, Expr::value(Some(now)))
             .filter(Column::Id.eq(id))
-            .filter(Column::Status.eq(PENDING))
+            .filter(claimable())
             .exec(db)
             .await?;
         if claimed.rows_affected != 1 {
