@@ -41,6 +41,26 @@ pub struct Window {
     backward: bool,
 }
 
+/// Parses a Relay connection field's four arguments into a [`Window`]: the one
+/// call every connection resolver makes.
+///
+/// # Errors
+/// As [`PageArgs::parse`].
+pub fn window(
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> Result<Window, Error> {
+    PageArgs {
+        first,
+        after,
+        last,
+        before,
+    }
+    .parse()
+}
+
 impl PageArgs {
     /// Parses the arguments.
     ///

@@ -10,7 +10,6 @@ use chrono::{DateTime, Utc};
 use kernel::error::ResultExt;
 use kernel::gql::ContextExt;
 use kernel::id::parse_id;
-use kernel::page::PageArgs;
 
 /// One balance of the caller.
 #[derive(SimpleObject, Debug, Clone)]
@@ -156,14 +155,7 @@ impl CreditQuery {
         before: Option<String>,
     ) -> Result<Connection<String, CreditLedgerEntry>> {
         let actor = ctx.actor()?;
-        let window = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        }
-        .parse()
-        .gql()?;
+        let window = kernel::page::window(first, after, last, before).gql()?;
         let page = billing(ctx)
             .credit_ledger(ctx.db(), actor, credit_type, window)
             .await

@@ -15,24 +15,7 @@ use async_graphql::{Context, ID, Object, Result};
 use kernel::error::ResultExt;
 use kernel::gql::ContextExt;
 use kernel::id::parse_id;
-use kernel::page::{PageArgs, Window};
 use uuid::Uuid;
-
-fn window(
-    first: Option<i32>,
-    after: Option<String>,
-    last: Option<i32>,
-    before: Option<String>,
-) -> Result<Window> {
-    PageArgs {
-        first,
-        after,
-        last,
-        before,
-    }
-    .parse()
-    .gql()
-}
 
 /// The capability for a mutation: an admin whose credential may write.
 fn admin_writer(ctx: &Context<'_>) -> Result<AdminCap> {
@@ -95,7 +78,7 @@ impl AdminQuery {
         before: Option<String>,
     ) -> Result<Connection<String, ManagedUser>> {
         let filter = UserFilter::parse(search, role.map(Into::into), suspended).gql()?;
-        let window = window(first, after, last, before)?;
+        let window = kernel::page::window(first, after, last, before).gql()?;
         let page = auth(ctx)
             .admin_list_users(ctx.db(), &self.cap, filter, window)
             .await
@@ -134,7 +117,7 @@ impl AdminQuery {
             entity_id: text_filter("entityId", f.entity_id, 100).gql()?,
             range: TimeRange::parse(f.from, f.to).gql()?,
         };
-        let window = window(first, after, last, before)?;
+        let window = kernel::page::window(first, after, last, before).gql()?;
         let page = auth(ctx)
             .admin_audit_logs(ctx.db(), &self.cap, filter, window)
             .await
@@ -163,7 +146,7 @@ impl AdminQuery {
             resource_id: text_filter("resourceId", f.resource_id, 100).gql()?,
             range: TimeRange::parse(f.from, f.to).gql()?,
         };
-        let window = window(first, after, last, before)?;
+        let window = kernel::page::window(first, after, last, before).gql()?;
         let page = auth(ctx)
             .admin_security_audit_log(ctx.db(), &self.cap, filter, window)
             .await
@@ -190,7 +173,7 @@ impl AdminQuery {
             kind: text_filter("kind", f.kind, 50).gql()?,
             unresolved: f.unresolved,
         };
-        let window = window(first, after, last, before)?;
+        let window = kernel::page::window(first, after, last, before).gql()?;
         let page = auth(ctx)
             .admin_security_events(ctx.db(), &self.cap, filter, window)
             .await
@@ -210,7 +193,7 @@ impl AdminQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<Connection<String, FeatureFlag>> {
-        let window = window(first, after, last, before)?;
+        let window = kernel::page::window(first, after, last, before).gql()?;
         let page = auth(ctx)
             .list_flags(ctx.db(), &self.cap, window)
             .await
@@ -230,7 +213,7 @@ impl AdminQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<Connection<String, SystemConfigEntry>> {
-        let window = window(first, after, last, before)?;
+        let window = kernel::page::window(first, after, last, before).gql()?;
         let page = auth(ctx)
             .list_config(ctx.db(), &self.cap, window)
             .await

@@ -33,7 +33,6 @@ use inputs::{
 use kernel::error::ResultExt;
 use kernel::gql::ContextExt;
 use kernel::id::parse_id;
-use kernel::page::PageArgs;
 
 fn auth<'a>(ctx: &Context<'a>) -> &'a Auth {
     ctx.data_unchecked::<Auth>()
@@ -71,14 +70,7 @@ impl AuthQuery {
         before: Option<String>,
     ) -> Result<Connection<String, ApiKey>> {
         let actor = ctx.actor()?;
-        let window = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        }
-        .parse()
-        .gql()?;
+        let window = kernel::page::window(first, after, last, before).gql()?;
         let page = auth(ctx)
             .list_api_keys(ctx.db(), actor, window)
             .await

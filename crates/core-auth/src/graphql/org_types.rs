@@ -13,7 +13,6 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 use kernel::error::ResultExt;
 use kernel::gql::ContextExt;
-use kernel::page::PageArgs;
 use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -116,20 +115,6 @@ impl From<MyOrganization> for Organization {
     }
 }
 
-fn page_args(
-    first: Option<i32>,
-    after: Option<String>,
-    last: Option<i32>,
-    before: Option<String>,
-) -> PageArgs {
-    PageArgs {
-        first,
-        after,
-        last,
-        before,
-    }
-}
-
 #[ComplexObject]
 impl Organization {
     /// The members, newest first.
@@ -145,7 +130,7 @@ impl Organization {
         before: Option<String>,
     ) -> Result<Connection<String, Member>> {
         let actor = ctx.actor()?;
-        let window = page_args(first, after, last, before).parse().gql()?;
+        let window = kernel::page::window(first, after, last, before).gql()?;
         let page = auth(ctx)
             .list_members(ctx.db(), actor, self.uuid, window)
             .await
@@ -166,7 +151,7 @@ impl Organization {
         before: Option<String>,
     ) -> Result<Connection<String, Invitation>> {
         let actor = ctx.actor()?;
-        let window = page_args(first, after, last, before).parse().gql()?;
+        let window = kernel::page::window(first, after, last, before).gql()?;
         let auth = auth(ctx);
         let page = auth
             .list_invitations(ctx.db(), actor, self.uuid, window)

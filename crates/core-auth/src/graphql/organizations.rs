@@ -15,7 +15,6 @@ use async_graphql::{Context, ID, MaybeUndefined, Object, Result};
 use kernel::error::ResultExt;
 use kernel::gql::ContextExt;
 use kernel::id::parse_id;
-use kernel::page::PageArgs;
 
 /// Organization queries.
 #[derive(Default)]
@@ -36,14 +35,7 @@ impl OrgQuery {
         before: Option<String>,
     ) -> Result<Connection<String, Organization>> {
         let actor = ctx.actor()?;
-        let window = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        }
-        .parse()
-        .gql()?;
+        let window = kernel::page::window(first, after, last, before).gql()?;
         let page = auth(ctx)
             .my_organizations(ctx.db(), actor, window)
             .await
@@ -72,14 +64,7 @@ impl OrgQuery {
         before: Option<String>,
     ) -> Result<Connection<String, Invitation>> {
         let actor = ctx.actor()?;
-        let window = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        }
-        .parse()
-        .gql()?;
+        let window = kernel::page::window(first, after, last, before).gql()?;
         let auth = auth(ctx);
         let page = auth.my_invitations(ctx.db(), actor, window).await.gql()?;
         let now = auth.clock.now();

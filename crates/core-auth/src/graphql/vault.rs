@@ -11,7 +11,6 @@ use kernel::crypto::KeyRing;
 use kernel::error::ResultExt;
 use kernel::gql::ContextExt;
 use kernel::id::parse_id;
-use kernel::page::PageArgs;
 
 fn auth<'a>(ctx: &Context<'a>) -> &'a Auth {
     ctx.data_unchecked::<Auth>()
@@ -124,14 +123,7 @@ impl VaultQuery {
         before: Option<String>,
     ) -> Result<Connection<String, Credential>> {
         let actor = ctx.actor()?;
-        let window = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        }
-        .parse()
-        .gql()?;
+        let window = kernel::page::window(first, after, last, before).gql()?;
         let page = auth(ctx)
             .list_credentials(ctx.db(), actor, window)
             .await
