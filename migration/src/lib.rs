@@ -18,6 +18,7 @@ mod m20261128_000009_credits;
 mod m20261128_000010_costs;
 mod m20261128_000011_idempotency;
 mod m20261128_000012_usage_gate;
+pub mod m20261128_000013_agents;
 
 /// Runs every migration of the platform in order.
 pub struct Migrator;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000010_costs::Migration),
             Box::new(m20261128_000011_idempotency::Migration),
             Box::new(m20261128_000012_usage_gate::Migration),
+            Box::new(m20261128_000013_agents::Migration),
         ]
     }
 }

@@ -15,4 +15,4 @@ pub mod webhooks;
 
 pub use config::Config;
 pub use http::{AppState, routes};
-pub use schema::{AppSchema, build_schema, build_schema_with_billing};
+pub use schema::{AppSchema, build_schema, build_schema_with_billing, build_schema_with_services};

@@ -115,6 +115,25 @@ pub fn build_schema_with_billing(
     introspection: bool,
     billing: billing::Billing,
 ) -> AppSchema {
+    let agents = agents::Agents::new(
+        agents::AgentSettings::default(),
+        auth.clock.clone(),
+        billing.clone(),
+        Arc::new(agents::LocalRunner),
+    );
+    build_schema_with_services(db, auth, keys, mailer, introspection, billing, agents)
+}
+
+/// [`build_schema`] with configured billing and agents services (runner, timeouts).
+pub fn build_schema_with_services(
+    db: DatabaseConnection,
+    auth: Auth,
+    keys: KeyRing,
+    mailer: Arc<dyn Mailer>,
+    introspection: bool,
+    billing: billing::Billing,
+    agents: agents::Agents,
+) -> AppSchema {
     let sink: Arc<dyn AuditSink> = Arc::new(AuditLogSink {
         clock: auth.clock.clone(),
     });
@@ -126,6 +145,7 @@ pub fn build_schema_with_billing(
     .data(db)
     .data(sink)
     .data(billing)
+    .data(agents)
     .data(auth)
     .data(keys)
     .data(mailer)

@@ -1,0 +1,9 @@
+//! One sea-orm entity per control-plane table.
+
+pub mod action_approval;
+pub mod agent_event;
+pub mod agent_execution;
+pub mod agent_session;
+pub mod execution_checkpoint;
+pub mod execution_control;
+pub mod tool_execution;

@@ -1,0 +1,99 @@
+//! The events of each run, written in the transaction of the change that
+//! causes them: a rolled-back step emits nothing, and a committed one is
+//! seen by every subscriber on every server instance.
+//!
+//! `seq` comes from `agent_executions.event_seq`, bumped by the same
+//! `UPDATE` that takes the execution row's write lock, so the events of one
+//! run are numbered without gaps in commit order and a reader that polls
+//! `seq > last_seen` never misses one.
+
+use crate::entity::agent_event;
+use chrono::{DateTime, Utc};
+use kernel::Error;
+use kernel::db::raw;
+use kernel::id::new_id;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use serde_json::Value as Json;
+use uuid::Uuid;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// The execution's status changed: `{from, to, reason?}`.
+    StatusChanged,
+    /// A thinking step was appended: the [`crate::plan::ThinkingStep`].
+    Step,
+    /// A tool was called: `{toolExecutionId, toolName, success}`.
+    ToolCall,
+    /// An approval is waiting: `{approvalId, actionType, riskLevel, expiresAt}`.
+    ApprovalNeeded,
+    /// An approval was answered: `{approvalId, status}`.
+    ApprovalAnswered,
+    /// The control state changed: `{from, to, reason?}`.
+    ControlChanged,
+    /// A checkpoint was written: `{checkpointId, reason}`.
+    Checkpoint,
+}
+
+impl EventKind {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StatusChanged => "status_changed",
+            Self::Step => "step",
+            Self::ToolCall => "tool_call",
+            Self::ApprovalNeeded => "approval_needed",
+            Self::ApprovalAnswered => "approval_answered",
+            Self::ControlChanged => "control_changed",
+            Self::Checkpoint => "checkpoint",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "status_changed" => Self::StatusChanged,
+            "step" => Self::Step,
+            "tool_call" => Self::ToolCall,
+            "approval_needed" => Self::ApprovalNeeded,
+            "approval_answered" => Self::ApprovalAnswered,
+            "control_changed" => Self::ControlChanged,
+            "checkpoint" => Self::Checkpoint,
+            _ => return None,
+        })
+    }
+}
+
+/// Appends one event to `execution_id`'s log.
+///
+/// # Errors
+/// `NOT_FOUND` for an unknown execution; internal on database failure.
+pub async fn emit(
+    db: &impl ConnectionTrait,
+    execution_id: Uuid,
+    user_id: Uuid,
+    kind: EventKind,
+    payload: Json,
+    now: DateTime<Utc>,
+) -> Result<agent_event::Model, Error> {
+    let row = db
+        .query_one_raw(raw(
+            db.get_database_backend(),
+            "UPDATE agent_executions SET event_seq = event_seq + 1 WHERE id = ? RETURNING event_seq",
+            vec![execution_id.into()],
+        ))
+        .await?
+        .ok_or(Error::NotFound("execution"))?;
+    let seq: i64 = row.try_get("", "event_seq")?;
+    Ok(agent_event::ActiveModel {
+        id: Set(new_id()),
+        execution_id: Set(execution_id),
+        user_id: Set(user_id),
+        seq: Set(seq),
+        kind: Set(kind.as_str().to_owned()),
+        payload: Set(payload),
+        created_at: Set(now),
+    }
+    .insert(db)
+    .await?)
+}

@@ -1,0 +1,19 @@
+//! Agents: sessions, executions and their tool calls, with the database as
+//! the one control plane. Pause, resume, cancel, injected instructions and
+//! approvals are rows the worker reads between steps, so a control sent to
+//! any server instance reaches the run wherever it is played.
+
+pub mod approvals;
+pub mod checkpoints;
+pub mod entity;
+pub mod events;
+pub mod executions;
+pub mod plan;
+pub mod risk;
+pub mod runner;
+pub mod sessions;
+pub mod settings;
+pub mod status;
+
+pub use runner::{AgentRunner, LocalRunner};
+pub use settings::{AgentSettings, Agents};
