@@ -8,6 +8,7 @@ pub mod checkpoints;
 pub mod entity;
 pub mod events;
 pub mod executions;
+pub mod graphql;
 pub mod plan;
 pub mod risk;
 pub mod runner;
