@@ -19,6 +19,7 @@ mod m20261128_000010_costs;
 mod m20261128_000011_idempotency;
 mod m20261128_000012_usage_gate;
 pub mod m20261128_000013_agents;
+mod m20261128_000014_agent_resources;
 
 /// Runs every migration of the platform in order.
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000011_idempotency::Migration),
             Box::new(m20261128_000012_usage_gate::Migration),
             Box::new(m20261128_000013_agents::Migration),
+            Box::new(m20261128_000014_agent_resources::Migration),
         ]
     }
 }

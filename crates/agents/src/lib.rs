@@ -4,12 +4,15 @@
 //! any server instance reaches the run wherever it is played.
 
 pub mod approvals;
+pub mod browser;
 pub mod checkpoints;
 pub mod entity;
 pub mod events;
 pub mod executions;
 pub mod graphql;
+pub mod knowledge;
 pub mod plan;
+pub mod projects;
 pub mod risk;
 pub mod runner;
 pub mod sessions;

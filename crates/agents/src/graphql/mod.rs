@@ -2,7 +2,11 @@
 //! Resolvers are thin: read the actor, open the transaction, call the
 //! service, map the output.
 
+pub mod resource_types;
+pub mod resources;
 pub mod types;
+
+pub use resources::{ResourceMutation, ResourceQuery};
 
 use crate::Agents;
 use async_graphql::Context;
