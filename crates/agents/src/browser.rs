@@ -113,7 +113,11 @@ pub fn provider_id(field: &str, value: String) -> Result<String, Error> {
 ///
 /// # Errors
 /// `BAD_USER_INPUT` on `field` for another JSON type or a larger document.
-pub fn json_object(field: &str, value: Option<Json>, max_bytes: usize) -> Result<Option<Json>, Error> {
+pub fn json_object(
+    field: &str,
+    value: Option<Json>,
+    max_bytes: usize,
+) -> Result<Option<Json>, Error> {
     match value {
         None | Some(Json::Null) => Ok(None),
         Some(v @ Json::Object(_)) => {
@@ -172,7 +176,9 @@ impl BrowserSessionStatus {
             .iter()
             .copied()
             .find(|s| s.as_str() == text)
-            .ok_or_else(|| Error::Internal(format!("unknown browser session status {text:?}").into()))
+            .ok_or_else(|| {
+                Error::Internal(format!("unknown browser session status {text:?}").into())
+            })
     }
 
     /// The only way a status changes: once, out of `active`.
@@ -353,19 +359,13 @@ pub async fn list_sessions(
     window: Window,
     now: DateTime<Utc>,
 ) -> Result<Page<browser_session::Model>, Error> {
-    let mut select = browser_session::Entity::find()
-        .filter(browser_session::Column::UserId.eq(actor.user_id));
+    let mut select =
+        browser_session::Entity::find().filter(browser_session::Column::UserId.eq(actor.user_id));
     if let Some(status) = status {
         select = select.filter(status_at(status, now));
     }
-    let mut page = kernel::page::fetch(
-        db,
-        select,
-        browser_session::Column::Id,
-        |s| s.id,
-        window,
-    )
-    .await?;
+    let mut page =
+        kernel::page::fetch(db, select, browser_session::Column::Id, |s| s.id, window).await?;
     page.items = page
         .items
         .into_iter()
@@ -486,7 +486,10 @@ pub async fn finish_session(
 pub async fn expire_sessions(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, Error> {
     use browser_session::Column as C;
     let done = browser_session::Entity::update_many()
-        .col_expr(C::Status, Expr::value(BrowserSessionStatus::Expired.as_str()))
+        .col_expr(
+            C::Status,
+            Expr::value(BrowserSessionStatus::Expired.as_str()),
+        )
         .col_expr(C::CompletedAt, Expr::col(C::ExpiresAt).into())
         .col_expr(C::UpdatedAt, Expr::value(now))
         .filter(C::Status.eq(BrowserSessionStatus::Active.as_str()))
@@ -679,7 +682,10 @@ fn seal(
 /// # Errors
 /// Internal when the seal does not open: tampered, copied from another row or
 /// user, or sealed under a key the ring no longer holds.
-pub fn open_storage(keys: &KeyRing, row: &browser_context::Model) -> Result<Option<Storage>, Error> {
+pub fn open_storage(
+    keys: &KeyRing,
+    row: &browser_context::Model,
+) -> Result<Option<Storage>, Error> {
     let (Some(ciphertext), Some(iv), Some(auth_tag), Some(version)) = (
         row.encrypted_storage.clone(),
         row.storage_iv.clone(),
@@ -795,8 +801,8 @@ pub async fn list_contexts(
     window: Window,
     now: DateTime<Utc>,
 ) -> Result<Page<browser_context::Model>, Error> {
-    let mut select = browser_context::Entity::find()
-        .filter(browser_context::Column::UserId.eq(actor.user_id));
+    let mut select =
+        browser_context::Entity::find().filter(browser_context::Column::UserId.eq(actor.user_id));
     if usable_only {
         select = select.filter(usable_at(now));
     }
@@ -879,7 +885,8 @@ async fn write_storage(
     now: DateTime<Utc>,
 ) -> Result<browser_context::Model, Error> {
     use browser_context::Column as C;
-    let mut update = browser_context::Entity::update_many().col_expr(C::UpdatedAt, Expr::value(now));
+    let mut update =
+        browser_context::Entity::update_many().col_expr(C::UpdatedAt, Expr::value(now));
     for (col, value) in storage_columns(sealed) {
         update = update.col_expr(col, value);
     }

@@ -91,10 +91,7 @@ impl Confidence {
     /// `BAD_USER_INPUT` on `confidence` otherwise.
     pub fn parse(value: f64) -> Result<Self, Error> {
         if !value.is_finite() || !(0.0..=1.0).contains(&value) {
-            return Err(Error::bad_input(
-                "confidence",
-                "must be between 0 and 1",
-            ));
+            return Err(Error::bad_input("confidence", "must be between 0 and 1"));
         }
         let scaled = value * 100.0;
         let hundredths = scaled.round();

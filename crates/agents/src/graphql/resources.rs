@@ -7,8 +7,8 @@ use super::resource_types::*;
 use crate::browser::{self, BrowserContextFields, BrowserSessionFields, Finish, NewBrowserContext};
 use crate::browser::{NewBrowserSession, Storage};
 use crate::knowledge::{self, EntryChange, NewEntry};
-use crate::projects::{self, NewProject, ProjectChange, ProjectChangeFields, ProjectFields};
 use crate::projects::ProjectStatus;
+use crate::projects::{self, NewProject, ProjectChange, ProjectChangeFields, ProjectFields};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
@@ -167,7 +167,9 @@ impl ResourceQuery {
     /// One of the caller's browser sessions; null for any other id.
     async fn browser_session(&self, ctx: &Context<'_>, id: ID) -> Result<Option<BrowserSession>> {
         let (actor, id) = (ctx.actor()?, uuid(&id)?);
-        let found = browser::session(ctx.db(), actor, id, now(ctx)).await.gql()?;
+        let found = browser::session(ctx.db(), actor, id, now(ctx))
+            .await
+            .gql()?;
         Ok(found.map(BrowserSession))
     }
 
@@ -370,7 +372,11 @@ impl ResourceMutation {
     }
 
     /// Deactivates a browser context and drops its storage.
-    async fn deactivate_browser_context(&self, ctx: &Context<'_>, id: ID) -> Result<BrowserContext> {
+    async fn deactivate_browser_context(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<BrowserContext> {
         let (actor, id) = (ctx.writer()?, uuid(&id)?);
         let txn = ctx.begin().await?;
         let row = browser::deactivate_context(&txn, actor, id, now(ctx))
@@ -411,17 +417,29 @@ impl ResourceMutation {
     }
 
     /// Archives an active generated project.
-    async fn archive_generated_project(&self, ctx: &Context<'_>, id: ID) -> Result<GeneratedProject> {
+    async fn archive_generated_project(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<GeneratedProject> {
         move_project(ctx, id, ProjectStatus::Archived).await
     }
 
     /// Restores an archived generated project to `ACTIVE`.
-    async fn restore_generated_project(&self, ctx: &Context<'_>, id: ID) -> Result<GeneratedProject> {
+    async fn restore_generated_project(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<GeneratedProject> {
         move_project(ctx, id, ProjectStatus::Active).await
     }
 
     /// Deletes an archived generated project (final).
-    async fn delete_generated_project(&self, ctx: &Context<'_>, id: ID) -> Result<GeneratedProject> {
+    async fn delete_generated_project(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<GeneratedProject> {
         move_project(ctx, id, ProjectStatus::Deleted).await
     }
 
@@ -470,10 +488,16 @@ impl ResourceMutation {
     }
 
     /// Deactivates a knowledge entry: it takes no more changes or uses.
-    async fn deactivate_knowledge_entry(&self, ctx: &Context<'_>, id: ID) -> Result<KnowledgeEntry> {
+    async fn deactivate_knowledge_entry(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<KnowledgeEntry> {
         let (actor, id) = (ctx.writer()?, uuid(&id)?);
         let txn = ctx.begin().await?;
-        let row = knowledge::deactivate(&txn, actor, id, now(ctx)).await.gql()?;
+        let row = knowledge::deactivate(&txn, actor, id, now(ctx))
+            .await
+            .gql()?;
         commit(txn, "knowledge_entry", id, entry_view(&row)).await?;
         Ok(KnowledgeEntry(row))
     }
@@ -482,7 +506,9 @@ impl ResourceMutation {
     async fn use_knowledge_entry(&self, ctx: &Context<'_>, id: ID) -> Result<KnowledgeEntry> {
         let (actor, id) = (ctx.writer()?, uuid(&id)?);
         let txn = ctx.begin().await?;
-        let row = knowledge::use_entry(&txn, actor, id, now(ctx)).await.gql()?;
+        let row = knowledge::use_entry(&txn, actor, id, now(ctx))
+            .await
+            .gql()?;
         commit(txn, "knowledge_entry", id, entry_view(&row)).await?;
         Ok(KnowledgeEntry(row))
     }
@@ -505,7 +531,9 @@ async fn finish_session(
 async fn move_project(ctx: &Context<'_>, id: ID, to: ProjectStatus) -> Result<GeneratedProject> {
     let (actor, id) = (ctx.writer()?, uuid(&id)?);
     let txn = ctx.begin().await?;
-    let row = projects::move_to(&txn, actor, id, to, now(ctx)).await.gql()?;
+    let row = projects::move_to(&txn, actor, id, to, now(ctx))
+        .await
+        .gql()?;
     commit(txn, "generated_project", id, project_view(&row)).await?;
     Ok(GeneratedProject(row))
 }
