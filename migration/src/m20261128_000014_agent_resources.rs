@@ -277,9 +277,11 @@ impl MigrationTrait for Migration {
                 ))
                 .check((
                     "generated_projects_port_valid",
-                    Expr::col(P::DevServerPort).is_null().or(Expr::col(P::DevServerPort)
-                        .gte(1)
-                        .and(Expr::col(P::DevServerPort).lte(65535))),
+                    Expr::col(P::DevServerPort)
+                        .is_null()
+                        .or(Expr::col(P::DevServerPort)
+                            .gte(1)
+                            .and(Expr::col(P::DevServerPort).lte(65535))),
                 ))
                 // A project outlives the run that generated it.
                 .foreign_key(

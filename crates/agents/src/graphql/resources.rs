@@ -181,14 +181,14 @@ impl ResourceQuery {
     async fn browser_contexts(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = false)] usable_only: bool,
+        #[graphql(default_with = "Some(false)")] usable_only: Option<bool>,
         first: Option<i32>,
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<Connection<String, BrowserContext>> {
         let (actor, w) = (ctx.actor()?, window(first, after, last, before)?);
-        let page = browser::list_contexts(ctx.db(), actor, usable_only, w, now(ctx))
+        let page = browser::list_contexts(ctx.db(), actor, usable_only == Some(true), w, now(ctx))
             .await
             .gql()?;
         Ok(page.into_connection(BrowserContext))
@@ -267,7 +267,7 @@ impl ResourceQuery {
     }
 
     /// The caller's knowledge entries, newest first, of one category if
-    /// given; active ones only unless `activeOnly` is false.
+    /// given; active ones only unless `activeOnly` is false (null counts as true).
     #[graphql(
         complexity = "first.unwrap_or(20).max(last.unwrap_or(0)) as usize * child_complexity + 1"
     )]
@@ -276,16 +276,22 @@ impl ResourceQuery {
         &self,
         ctx: &Context<'_>,
         category: Option<KnowledgeCategory>,
-        #[graphql(default = true)] active_only: bool,
+        #[graphql(default_with = "Some(true)")] active_only: Option<bool>,
         first: Option<i32>,
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<Connection<String, KnowledgeEntry>> {
         let (actor, w) = (ctx.actor()?, window(first, after, last, before)?);
-        let page = knowledge::list(ctx.db(), actor, category.map(Into::into), active_only, w)
-            .await
-            .gql()?;
+        let page = knowledge::list(
+            ctx.db(),
+            actor,
+            category.map(Into::into),
+            active_only != Some(false),
+            w,
+        )
+        .await
+        .gql()?;
         Ok(page.into_connection(KnowledgeEntry))
     }
 
