@@ -490,7 +490,7 @@ pub async fn expire_sessions(db: &impl ConnectionTrait, now: DateTime<Utc>) -> R
             C::Status,
             Expr::value(BrowserSessionStatus::Expired.as_str()),
         )
-        .col_expr(C::CompletedAt, Expr::col(C::ExpiresAt).into())
+        .col_expr(C::CompletedAt, Expr::col(C::ExpiresAt))
         .col_expr(C::UpdatedAt, Expr::value(now))
         .filter(C::Status.eq(BrowserSessionStatus::Active.as_str()))
         .filter(C::ExpiresAt.lte(now))

@@ -102,6 +102,7 @@ fn id(u: uuid::Uuid) -> ID {
 /// A browser session a provider ran for the caller.
 pub struct BrowserSession(pub browser_session::Model);
 
+/// A browser session a provider ran for the caller.
 #[Object]
 impl BrowserSession {
     /// The session id.
@@ -161,6 +162,7 @@ impl BrowserSession {
 /// A persistent browser context. Its storage is sealed and shown only by `browserContextStorage`.
 pub struct BrowserContext(pub browser_context::Model);
 
+/// A persistent browser context. Its storage is sealed and shown only by `browserContextStorage`.
 #[Object]
 impl BrowserContext {
     /// The context id.
@@ -225,6 +227,7 @@ pub struct BrowserContextStorage {
 /// A web project an agent generated.
 pub struct GeneratedProject(pub generated_project::Model);
 
+/// A web project an agent generated.
 #[Object]
 impl GeneratedProject {
     /// The project id.
@@ -284,6 +287,7 @@ impl GeneratedProject {
 /// Something agents learned about the owner's way of working.
 pub struct KnowledgeEntry(pub knowledge_entry::Model);
 
+/// Something agents learned about the owner's way of working.
 #[Object]
 impl KnowledgeEntry {
     /// The entry id.

@@ -22,15 +22,11 @@ pub fn keys() -> KeyRing {
 
 /// The resources roots over `f`'s database and agents services, sealing with `keys`.
 pub fn schema(f: &Fixture, keys: KeyRing) -> ResourceSchema {
-    Schema::build(
-        ResourceQuery::default(),
-        ResourceMutation::default(),
-        EmptySubscription,
-    )
-    .data(f.t.db.clone())
-    .data(f.agents.clone())
-    .data(keys)
-    .finish()
+    Schema::build(ResourceQuery, ResourceMutation, EmptySubscription)
+        .data(f.t.db.clone())
+        .data(f.agents.clone())
+        .data(keys)
+        .finish()
 }
 
 /// Runs `query` with `variables` as `actor`.
