@@ -9,6 +9,7 @@ pub mod entity;
 pub mod events;
 pub mod executions;
 pub mod graphql;
+pub mod live;
 pub mod plan;
 pub mod risk;
 pub mod runner;
