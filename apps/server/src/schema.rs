@@ -2,6 +2,7 @@
 
 use crate::guard::Limits;
 use crate::protect::Protect;
+use agents::graphql::{AgentSubscription, ExecutionEventQuery};
 use async_graphql::{Context, MergedObject, MergedSubscription, Result, Schema, Subscription};
 use billing::graphql::{
     CatalogMutation, CostMutation, CostQuery, CreditMutation, CreditQuery, PlansMutation,
@@ -34,6 +35,7 @@ pub struct Query(
     UsageQuery,
     CreditQuery,
     CostQuery,
+    ExecutionEventQuery,
 );
 
 /// Every domain's mutations.
@@ -53,7 +55,7 @@ pub struct Mutation(
 
 /// Every domain's subscriptions.
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(SystemSubscription);
+pub struct Subscription(SystemSubscription, AgentSubscription);
 
 /// Server-level subscriptions.
 #[derive(Default)]

@@ -51,6 +51,7 @@ impl From<EventKind> for AgentEventKind {
 /// One entry of a run's ordered event log.
 pub struct AgentEvent(pub agent_event::Model);
 
+/// One entry of a run's ordered event log.
 #[Object]
 impl AgentEvent {
     /// The event's place in its run's log: 1, 2, 3, … without gaps. Pass the
@@ -83,6 +84,7 @@ impl AgentEvent {
 #[derive(Default)]
 pub struct ExecutionEventQuery;
 
+/// The catch-up read of a run's event log.
 #[Object]
 impl ExecutionEventQuery {
     /// Events of one of the caller's runs after `afterSeq` (default 0), oldest
@@ -108,6 +110,7 @@ impl ExecutionEventQuery {
 #[derive(Default)]
 pub struct AgentSubscription;
 
+/// Live progress of the caller's runs.
 #[Subscription]
 impl AgentSubscription {
     /// The events of one of the caller's runs, in order and without gaps,
