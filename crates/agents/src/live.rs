@@ -17,6 +17,7 @@ use futures_util::{Stream, StreamExt, stream};
 use kernel::Error;
 use kernel::actor::Actor;
 use kernel::clock::SharedClock;
+use kernel::id::parse_id;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -27,6 +28,11 @@ use uuid::Uuid;
 /// The most events one poll (or one `executionEventLog` page) returns; a
 /// full batch is followed by the next poll at once, without waiting.
 pub const BATCH: u64 = 100;
+
+/// After this many empty polls in a row, a stream also reads its run's row:
+/// a run made final without a final `status_changed` event still ends its
+/// streams (5 s at the default interval).
+pub const RECHECK_AFTER_IDLE_POLLS: u32 = 20;
 
 /// The most pending approvals one `pendingApprovals` emission lists, oldest
 /// first. A run waits on one approval at a time and running agents are capped
@@ -44,8 +50,10 @@ impl EventsFrom {
     /// Parses a request.
     ///
     /// # Errors
-    /// `BAD_USER_INPUT` on `afterSeq` when it is negative.
-    pub fn parse(execution_id: Uuid, after_seq: Option<i32>) -> Result<Self, Error> {
+    /// `BAD_USER_INPUT` on `executionId` when it is not an id, or on
+    /// `afterSeq` when it is negative.
+    pub fn parse(execution_id: &str, after_seq: Option<i32>) -> Result<Self, Error> {
+        let execution_id = parse_id(execution_id, "executionId")?;
         let after_seq = after_seq.unwrap_or(0);
         if after_seq < 0 {
             return Err(Error::bad_input("afterSeq", "must be 0 or more"));
@@ -131,6 +139,7 @@ pub async fn execution_events(
         last: from.after_seq,
         poll,
         final_seen: already_final,
+        idle_polls: 0,
         wait: false,
         done: false,
     };
@@ -153,6 +162,7 @@ struct EventPoller {
     last: i64,
     poll: Duration,
     final_seen: bool,
+    idle_polls: u32,
     wait: bool,
     done: bool,
 }
@@ -160,34 +170,48 @@ struct EventPoller {
 impl EventPoller {
     /// The next non-empty batch; `None` once the stream is over.
     async fn next_batch(&mut self) -> Option<Result<Vec<agent_event::Model>, Error>> {
-        loop {
-            if self.done {
-                return None;
-            }
+        while !self.done {
             if self.wait {
                 tokio::time::sleep(self.poll).await;
             }
-            let batch =
-                match page(&self.db, self.user_id, self.execution_id, self.last, BATCH).await {
-                    Ok(batch) => batch,
-                    Err(err) => {
-                        self.done = true;
-                        return Some(Err(err));
-                    }
-                };
-            let full = batch.len() as u64 == BATCH;
-            if let Some(event) = batch.last() {
-                self.last = event.seq;
-            }
-            self.final_seen |= batch.iter().any(is_final_status_change);
-            // One statement sees one snapshot: a short batch after the final
-            // status change holds every event its transaction wrote.
-            self.done = self.final_seen && !full;
-            self.wait = !full;
-            if !batch.is_empty() {
-                return Some(Ok(batch));
+            match self.poll_once().await {
+                Ok(batch) if batch.is_empty() => {}
+                Ok(batch) => return Some(Ok(batch)),
+                Err(err) => {
+                    self.done = true;
+                    return Some(Err(err));
+                }
             }
         }
+        None
+    }
+
+    async fn poll_once(&mut self) -> Result<Vec<agent_event::Model>, Error> {
+        if !self.final_seen && self.idle_polls >= RECHECK_AFTER_IDLE_POLLS {
+            // A safety net for a run made final without its event: read the
+            // row before the page, so the page holds every event it committed.
+            self.idle_polls = 0;
+            let run = agent_execution::Entity::find_by_id(self.execution_id)
+                .one(&self.db)
+                .await?;
+            self.final_seen = run.as_ref().is_none_or(is_final);
+        }
+        let batch = page(&self.db, self.user_id, self.execution_id, self.last, BATCH).await?;
+        let full = batch.len() as u64 == BATCH;
+        if let Some(event) = batch.last() {
+            self.last = event.seq;
+        }
+        self.final_seen |= batch.iter().any(is_final_status_change);
+        self.idle_polls = if batch.is_empty() {
+            self.idle_polls + 1
+        } else {
+            0
+        };
+        // One statement sees one snapshot: a short batch after the final
+        // status change holds every event its transaction wrote.
+        self.done = self.final_seen && !full;
+        self.wait = !full;
+        Ok(batch)
     }
 }
 

@@ -10,6 +10,7 @@ use agents::entity::agent_execution;
 use agents::events::{self, EventKind};
 use agents::executions::{self, StartExecution};
 use agents::graphql::{AgentSubscription, ExecutionEventQuery};
+use agents::live::RECHECK_AFTER_IDLE_POLLS;
 use agents::plan::{Phase, Plan, PlanStep};
 use agents::runner::ApprovalNeeded;
 use agents::status::ExecutionStatus;
@@ -527,4 +528,24 @@ async fn an_event_written_through_another_pool_reaches_the_subscriber_on_postgre
     assert_eq!(event(&msg)["payload"]["n"], 7);
     finish(&other_instance, &run, ExecutionStatus::Completed).await;
     assert_eq!(seqs(&drain(&mut stream).await), vec![3, 4]);
+}
+
+#[tokio::test]
+async fn a_run_made_final_without_its_event_still_ends_the_stream() {
+    let f = Fixture::new().await;
+    let alice = f.subscribed_user("alice@example.com", 100, 10).await;
+    let run = start_run(&f, &alice).await;
+    let s = schema(&f);
+    let mut stream = subscribe(&s, &events_query(&run, None), Some(&alice));
+    next(&mut stream).await.unwrap();
+    f.exec(
+        "UPDATE agent_executions SET status = 'failed' WHERE id = ?",
+        vec![run.id.into()],
+    )
+    .await;
+    let ended = tokio::time::timeout(POLL * (RECHECK_AFTER_IDLE_POLLS + 10), stream.next()).await;
+    assert!(
+        matches!(ended, Ok(None)),
+        "ended after the row check: {ended:?}"
+    );
 }

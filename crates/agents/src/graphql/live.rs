@@ -12,7 +12,6 @@ use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 use kernel::error::{Error, ResultExt};
 use kernel::gql::ContextExt;
-use kernel::id::parse_id;
 use serde_json::Value;
 
 /// What happened to a run.
@@ -99,9 +98,9 @@ impl ExecutionEventQuery {
         first: Option<i32>,
     ) -> Result<Vec<AgentEvent>> {
         let actor = ctx.actor()?;
-        let from = EventsFrom::parse(parse_id(&execution_id, "executionId").gql()?, after_seq);
+        let from = EventsFrom::parse(&execution_id, after_seq).gql()?;
         let limit = LogLimit::parse(first).gql()?;
-        let events = live::log(ctx.db(), actor, from.gql()?, limit).await.gql()?;
+        let events = live::log(ctx.db(), actor, from, limit).await.gql()?;
         Ok(events.into_iter().map(AgentEvent).collect())
     }
 }
@@ -125,9 +124,9 @@ impl AgentSubscription {
         after_seq: Option<i32>,
     ) -> Result<impl Stream<Item = Result<AgentEvent>> + use<>> {
         let actor = ctx.actor()?;
-        let from = EventsFrom::parse(parse_id(&execution_id, "executionId").gql()?, after_seq);
+        let from = EventsFrom::parse(&execution_id, after_seq).gql()?;
         let poll = agents(ctx).settings.events_poll;
-        let events = live::execution_events(ctx.db().clone(), actor, from.gql()?, poll).await;
+        let events = live::execution_events(ctx.db().clone(), actor, from, poll).await;
         Ok(events.gql()?.map(|e| e.map(AgentEvent).gql()))
     }
 
