@@ -3,6 +3,7 @@
 use crate::guard::Limits;
 use crate::protect::Protect;
 use agents::graphql::{ResourceMutation, ResourceQuery};
+use agents::graphql::{AgentSubscription, ExecutionEventQuery};
 use async_graphql::{Context, MergedObject, MergedSubscription, Result, Schema, Subscription};
 use billing::graphql::{
     CatalogMutation, CostMutation, CostQuery, CreditMutation, CreditQuery, PlansMutation,
@@ -36,6 +37,7 @@ pub struct Query(
     CreditQuery,
     CostQuery,
     ResourceQuery,
+    ExecutionEventQuery,
 );
 
 /// Every domain's mutations.
@@ -56,7 +58,7 @@ pub struct Mutation(
 
 /// Every domain's subscriptions.
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(SystemSubscription);
+pub struct Subscription(SystemSubscription, AgentSubscription);
 
 /// Server-level subscriptions.
 #[derive(Default)]

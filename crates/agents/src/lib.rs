@@ -11,6 +11,7 @@ pub mod events;
 pub mod executions;
 pub mod graphql;
 pub mod knowledge;
+pub mod live;
 pub mod plan;
 pub mod projects;
 pub mod risk;

@@ -15,6 +15,8 @@ pub struct TestDb {
     /// The pool to hand to services and the schema.
     pub db: DatabaseConnection,
     statements: Arc<AtomicUsize>,
+    /// PostgreSQL's URL and the test's schema, to open more pools onto it.
+    postgres: Option<(String, String)>,
 }
 
 impl TestDb {
@@ -23,9 +25,13 @@ impl TestDb {
     /// # Panics
     /// When the database cannot be created or migrated: the test cannot run.
     pub async fn new<M: MigratorTrait>() -> Self {
-        let mut db = match std::env::var("DATABASE_URL") {
-            Ok(url) if url.starts_with("postgres") => postgres_schema(&url).await,
-            _ => sqlite_memory().await,
+        let (mut db, postgres) = match std::env::var("DATABASE_URL") {
+            Ok(url) if url.starts_with("postgres") => {
+                let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+                let db = postgres_schema(&url, &schema).await;
+                (db, Some((url, schema)))
+            }
+            _ => (sqlite_memory().await, None),
         };
         M::up(&db, None).await.expect("migrate test database");
         let statements = Arc::new(AtomicUsize::new(0));
@@ -33,7 +39,29 @@ impl TestDb {
         db.set_metric_callback(move |_| {
             counter.fetch_add(1, Ordering::SeqCst);
         });
-        Self { db, statements }
+        Self {
+            db,
+            statements,
+            postgres,
+        }
+    }
+
+    /// A second, separate pool onto this test's database, as another server
+    /// instance would hold; `None` on in-memory SQLite, which one pool owns.
+    ///
+    /// # Panics
+    /// When PostgreSQL cannot be reached: the test cannot run.
+    pub async fn another_pool(&self) -> Option<DatabaseConnection> {
+        let (url, schema) = self.postgres.as_ref()?;
+        let mut opts = ConnectOptions::new(url.clone());
+        opts.max_connections(4)
+            .sqlx_logging(false)
+            .set_schema_search_path(schema.clone());
+        Some(
+            Database::connect(opts)
+                .await
+                .expect("connect another pool to the test schema"),
+        )
     }
 
     /// SQL statements run since creation or the last [`TestDb::reset_statements`].
@@ -63,8 +91,7 @@ async fn sqlite_memory() -> DatabaseConnection {
         .expect("open in-memory sqlite")
 }
 
-async fn postgres_schema(url: &str) -> DatabaseConnection {
-    let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+async fn postgres_schema(url: &str, schema: &str) -> DatabaseConnection {
     let mut admin_opts = ConnectOptions::new(url.to_owned());
     admin_opts.max_connections(1).sqlx_logging(false);
     let admin = Database::connect(admin_opts)

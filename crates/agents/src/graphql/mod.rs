@@ -2,10 +2,12 @@
 //! Resolvers are thin: read the actor, open the transaction, call the
 //! service, map the output.
 
+pub mod live;
 pub mod resource_types;
 pub mod resources;
 pub mod types;
 
+pub use live::{AgentSubscription, ExecutionEventQuery};
 pub use resources::{ResourceMutation, ResourceQuery};
 
 use crate::Agents;

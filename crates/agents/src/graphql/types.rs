@@ -387,6 +387,7 @@ impl ExecutionControl {
 /// A risky action waiting for (or given) a human's answer.
 pub struct ActionApproval(pub action_approval::Model);
 
+/// A risky action waiting for (or given) a human's answer.
 #[Object]
 impl ActionApproval {
     /// The approval id.
