@@ -8,6 +8,7 @@ pub mod checkpoints;
 pub mod entity;
 pub mod events;
 pub mod executions;
+pub mod expiry;
 pub mod graphql;
 pub mod plan;
 pub mod risk;
