@@ -161,6 +161,8 @@ pub(crate) enum Settler {
     Owner,
     /// The expiry job, at or after `expires_at`.
     Timeout,
+    /// The expiry job, for a run that has ended: nothing to release.
+    TimeoutOfEndedRun,
 }
 
 /// The caller's approval `id`.
@@ -359,7 +361,7 @@ pub(crate) async fn settle(
     };
     update = match by {
         Settler::Owner => update.filter(A::ExpiresAt.gt(now)),
-        Settler::Timeout => update.filter(A::ExpiresAt.lte(now)),
+        Settler::Timeout | Settler::TimeoutOfEndedRun => update.filter(A::ExpiresAt.lte(now)),
     };
     if update.exec(db).await?.rows_affected == 0 {
         return Err(Error::InvalidTransition(
@@ -368,7 +370,7 @@ pub(crate) async fn settle(
     }
     let payload = match by {
         Settler::Owner => json!({ "approvalId": approval.id, "status": to.as_str() }),
-        Settler::Timeout => {
+        Settler::Timeout | Settler::TimeoutOfEndedRun => {
             json!({ "approvalId": approval.id, "status": to.as_str(), "timeout": true })
         }
     };
@@ -381,7 +383,9 @@ pub(crate) async fn settle(
         now,
     )
     .await?;
-    release_control(db, approval, to, by, now).await?;
+    if by != Settler::TimeoutOfEndedRun {
+        release_control(db, approval, to, by, now).await?;
+    }
     action_approval::Entity::find_by_id(approval.id)
         .one(db)
         .await?

@@ -56,14 +56,14 @@ pub async fn expire(
             approval.expires_at.to_rfc3339()
         )));
     }
-    let to = match approvals::run_state(db, approval.execution_id).await? {
-        RunState::Ended(_) => ApprovalStatus::Expired,
+    let (to, by) = match approvals::run_state(db, approval.execution_id).await? {
+        RunState::Ended(_) => (ApprovalStatus::Expired, Settler::TimeoutOfEndedRun),
         RunState::Live => match TimeoutAction::parse(&approval.timeout_action)? {
-            TimeoutAction::Reject => ApprovalStatus::Expired,
-            TimeoutAction::Approve => ApprovalStatus::Approved,
+            TimeoutAction::Reject => (ApprovalStatus::Expired, Settler::Timeout),
+            TimeoutAction::Approve => (ApprovalStatus::Approved, Settler::Timeout),
         },
     };
-    approvals::settle(db, &approval, to, None, Settler::Timeout, now).await
+    approvals::settle(db, &approval, to, None, by, now).await
 }
 
 /// Settles every approval due now, each in its own transaction.

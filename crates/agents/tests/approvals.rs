@@ -338,11 +338,30 @@ async fn a_due_approval_of_an_ended_run_expires_whatever_its_timeout_action() {
     let (run, approval) = f.waiting(&alice, risky(Some("approve"))).await;
     f.set_control(run.id, "cancelled", None).await;
     f.set_run(run.id, "cancelled", 0, 1).await;
+    // A run failed while its control still held it for the approval.
+    let (failed, held) = f.waiting(&alice, risky(Some("approve"))).await;
+    f.set_run(failed.id, "failed", 0, 1).await;
     f.clock.advance(Duration::minutes(5));
     let report = expiry::expire_due(&f.t.db, &f.agents).await.unwrap();
-    assert_eq!(report.expired, 1);
+    assert_eq!(
+        report,
+        ExpiryReport {
+            expired: 2,
+            approved: 0
+        }
+    );
     assert_eq!(f.approval(approval.id).await.status, "expired");
+    assert_eq!(f.approval(held.id).await.status, "expired");
     assert_eq!(f.control(run.id).await.control_state, "cancelled");
+    assert_eq!(
+        f.control(failed.id).await.control_state,
+        "awaiting_approval",
+        "an ended run's control is not released"
+    );
+    assert_eq!(
+        f.events(failed.id).await.last().unwrap().0,
+        "approval_answered"
+    );
 }
 
 /// Another server whose clock is past the approval's expiry: its expiry job
