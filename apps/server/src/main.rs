@@ -66,6 +66,20 @@ async fn main() -> anyhow::Result<()> {
             db: db.clone(),
         }),
     );
+    // Applies the timeout action of approvals nobody answered in time; its
+    // conditional writes settle each approval once across instances.
+    jobs.every(
+        std::time::Duration::from_secs(15),
+        Arc::new(agents::expiry::ApprovalExpiryJob {
+            db: db.clone(),
+            agents: agents::Agents::new(
+                agents::AgentSettings::default(),
+                auth.clock.clone(),
+                billing.clone(),
+                Arc::new(agents::LocalRunner),
+            ),
+        }),
+    );
     // Deletes stored idempotent responses once their 24 h window has passed.
     kernel::idempotency::Idempotency::new(auth.clock.clone())
         .spawn_purger(db.clone(), std::time::Duration::from_secs(3600));

@@ -4,6 +4,7 @@ use crate::guard::Limits;
 use crate::protect::Protect;
 use agents::graphql::{ResourceMutation, ResourceQuery};
 use agents::graphql::{AgentSubscription, ExecutionEventQuery};
+use agents::graphql::{ApprovalMutation, ApprovalQuery};
 use async_graphql::{Context, MergedObject, MergedSubscription, Result, Schema, Subscription};
 use billing::graphql::{
     CatalogMutation, CostMutation, CostQuery, CreditMutation, CreditQuery, PlansMutation,
@@ -38,6 +39,7 @@ pub struct Query(
     CostQuery,
     ResourceQuery,
     ExecutionEventQuery,
+    ApprovalQuery,
 );
 
 /// Every domain's mutations.
@@ -54,6 +56,7 @@ pub struct Mutation(
     CostMutation,
     CatalogMutation,
     ResourceMutation,
+    ApprovalMutation,
 );
 
 /// Every domain's subscriptions.

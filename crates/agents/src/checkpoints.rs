@@ -1,15 +1,42 @@
 //! Checkpoints: a saved position of a run, written on error, at the end of a
 //! phase, when a pause times out, and on request.
+//!
+//! Resuming ([`resume_from_checkpoint`]) never revives the old run: it starts
+//! a new attempt (a new execution in the same session, with the same task and
+//! plan) at the saved `(phase_index, step_index)`, through the usage gate like
+//! any start. Rules:
+//! - only a checkpoint that `can_resume` and has not expired;
+//! - only of a run that ended `failed` or `cancelled` (a live run cannot be
+//!   resumed in parallel, a completed one has nothing left to do);
+//! - at most one attempt resumed from a run at a time: while an attempt
+//!   started from any checkpoint of that run is live (or completed the work),
+//!   resuming again is refused; once it has failed or been cancelled, the same
+//!   checkpoint may be resumed again, and `resume_count` counts every attempt.
+//!
+//! The old run's row is locked while the new attempt is written, so two
+//! concurrent resumes start exactly one attempt; the other sees it and is
+//! `INVALID_TRANSITION`, the same answer as a resume sent after it.
 
 use crate::entity::{agent_execution, execution_checkpoint};
 use crate::events::{self, EventKind};
+use crate::executions::{self, StartAt, StartExecution};
 use crate::plan::Plan;
 use crate::settings::Agents;
-use crate::status::CheckpointReason;
+use crate::status::{CheckpointReason, ExecutionStatus};
 use kernel::Error;
+use kernel::actor::Actor;
 use kernel::id::new_id;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use kernel::page::{self, Page, Window};
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter,
+    QuerySelect, QueryTrait, Set,
+};
 use serde_json::{Value as Json, json};
+use uuid::Uuid;
+
+/// Statuses of a run that may be resumed from a checkpoint.
+const RESUMABLE: [ExecutionStatus; 2] = [ExecutionStatus::Failed, ExecutionStatus::Cancelled];
 
 /// Writes a checkpoint of `execution` at its current position.
 ///
@@ -78,4 +105,174 @@ pub async fn create(
     )
     .await?;
     Ok(checkpoint)
+}
+
+/// The caller's checkpoint `id`.
+///
+/// # Errors
+/// `NOT_FOUND` when it does not exist or belongs to someone else.
+pub async fn own(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<execution_checkpoint::Model, Error> {
+    execution_checkpoint::Entity::find_by_id(id)
+        .filter(execution_checkpoint::Column::UserId.eq(actor.user_id))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("checkpoint"))
+}
+
+/// One page of the checkpoints of the caller's execution, newest first.
+///
+/// # Errors
+/// `NOT_FOUND` for an execution that is not the caller's; internal on
+/// database failure.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    execution_id: Uuid,
+    window: Window,
+) -> Result<Page<execution_checkpoint::Model>, Error> {
+    let execution = executions::own(db, actor, execution_id).await?;
+    let select = execution_checkpoint::Entity::find()
+        .filter(execution_checkpoint::Column::ExecutionId.eq(execution.id))
+        .filter(execution_checkpoint::Column::UserId.eq(actor.user_id));
+    page::fetch(
+        db,
+        select,
+        execution_checkpoint::Column::Id,
+        |m| m.id,
+        window,
+    )
+    .await
+}
+
+/// Writes a `manual` checkpoint of the caller's execution at its current position.
+///
+/// # Errors
+/// `NOT_FOUND` for another user's execution; `INVALID_TRANSITION` for a
+/// completed run (nothing is left to resume); internal on database failure.
+#[tracing::instrument(skip(db, agents, actor), err)]
+pub async fn create_manual(
+    db: &impl ConnectionTrait,
+    agents: &Agents,
+    actor: &Actor,
+    execution_id: Uuid,
+) -> Result<execution_checkpoint::Model, Error> {
+    let execution = executions::own(db, actor, execution_id).await?;
+    if ExecutionStatus::parse(&execution.status)? == ExecutionStatus::Completed {
+        return Err(Error::InvalidTransition(
+            "a completed execution has nothing left to resume".to_owned(),
+        ));
+    }
+    create(db, agents, &execution, CheckpointReason::Manual, None).await
+}
+
+/// Starts a new attempt of the checkpoint's run at its saved position (see
+/// the module rules) and counts it in `resume_count`.
+///
+/// # Errors
+/// `NOT_FOUND` for another user's checkpoint; `INVALID_TRANSITION` when the
+/// checkpoint cannot be resumed, has expired, its run did not end `failed` or
+/// `cancelled`, or an attempt resumed from that run is live or completed; the
+/// usage gate's `LIMIT_EXCEEDED`; internal on database failure. Call it
+/// inside a transaction: a refusal after the gate rolls back with it.
+#[tracing::instrument(skip(db, agents, actor), err)]
+pub async fn resume_from_checkpoint(
+    db: &impl ConnectionTrait,
+    agents: &Agents,
+    actor: &Actor,
+    checkpoint_id: Uuid,
+) -> Result<agent_execution::Model, Error> {
+    let now = agents.clock.now();
+    let checkpoint = own(db, actor, checkpoint_id).await?;
+    if !checkpoint.can_resume {
+        return Err(Error::InvalidTransition(
+            "this checkpoint cannot be resumed".to_owned(),
+        ));
+    }
+    if checkpoint.expires_at.is_some_and(|at| at <= now) {
+        return Err(Error::InvalidTransition(
+            "this checkpoint has expired".to_owned(),
+        ));
+    }
+    // Locked until the caller commits: concurrent resumes of this run queue here.
+    let old = agent_execution::Entity::find_by_id(checkpoint.execution_id)
+        .filter(agent_execution::Column::UserId.eq(actor.user_id))
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("checkpoint"))?;
+    let status = ExecutionStatus::parse(&old.status)?;
+    if !RESUMABLE.contains(&status) {
+        return Err(Error::InvalidTransition(format!(
+            "only a failed or cancelled execution can be resumed; this one is {status}"
+        )));
+    }
+    refuse_when_an_attempt_is_live(db, old.id).await?;
+    let plan = old.plan.as_ref().map(Plan::from_json).transpose()?;
+    let req = StartExecution::parse(old.session_id, old.task_description.clone(), plan)?;
+    let at = StartAt {
+        phase_index: checkpoint.phase_index,
+        step_index: checkpoint.step_index,
+        attempt: old.attempt + 1,
+        resumed_from_checkpoint_id: Some(checkpoint.id),
+    };
+    let attempt = executions::start_at(db, agents, actor, req, at).await?;
+    count_resume(db, &checkpoint, now).await?;
+    Ok(attempt)
+}
+
+/// Refuses while an attempt resumed from any checkpoint of `execution_id` is
+/// live or completed.
+async fn refuse_when_an_attempt_is_live(
+    db: &impl ConnectionTrait,
+    execution_id: Uuid,
+) -> Result<(), Error> {
+    use agent_execution::Column as E;
+    let checkpoints_of_run = execution_checkpoint::Entity::find()
+        .select_only()
+        .column(execution_checkpoint::Column::Id)
+        .filter(execution_checkpoint::Column::ExecutionId.eq(execution_id))
+        .into_query();
+    let blocking = agent_execution::Entity::find()
+        .filter(E::ResumedFromCheckpointId.in_subquery(checkpoints_of_run))
+        .filter(E::Status.is_not_in(RESUMABLE.map(ExecutionStatus::as_str)))
+        .one(db)
+        .await?;
+    match blocking {
+        None => Ok(()),
+        Some(attempt) => Err(Error::InvalidTransition(format!(
+            "attempt {} resumed from this execution is {}",
+            attempt.attempt, attempt.status
+        ))),
+    }
+}
+
+/// Adds one to `resume_count`, only if nothing changed the checkpoint since it was read.
+async fn count_resume(
+    db: &impl ConnectionTrait,
+    checkpoint: &execution_checkpoint::Model,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Error> {
+    use execution_checkpoint::Column as K;
+    let counted = execution_checkpoint::Entity::update_many()
+        .col_expr(K::ResumeCount, Expr::col(K::ResumeCount).add(1))
+        .filter(K::Id.eq(checkpoint.id))
+        .filter(K::ResumeCount.eq(checkpoint.resume_count))
+        .filter(K::CanResume.eq(true))
+        .filter(
+            Condition::any()
+                .add(K::ExpiresAt.is_null())
+                .add(K::ExpiresAt.gt(now)),
+        )
+        .exec(db)
+        .await?;
+    if counted.rows_affected == 0 {
+        return Err(Error::InvalidTransition(
+            "this checkpoint was resumed or changed by another request".to_owned(),
+        ));
+    }
+    Ok(())
 }

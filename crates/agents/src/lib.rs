@@ -9,6 +9,7 @@ pub mod checkpoints;
 pub mod entity;
 pub mod events;
 pub mod executions;
+pub mod expiry;
 pub mod graphql;
 pub mod knowledge;
 pub mod live;

@@ -2,11 +2,13 @@
 //! Resolvers are thin: read the actor, open the transaction, call the
 //! service, map the output.
 
+pub mod approvals;
 pub mod live;
 pub mod resource_types;
 pub mod resources;
 pub mod types;
 
+pub use approvals::{ApprovalMutation, ApprovalQuery};
 pub use live::{AgentSubscription, ExecutionEventQuery};
 pub use resources::{ResourceMutation, ResourceQuery};
 
