@@ -2,6 +2,7 @@
 
 use crate::guard::Limits;
 use crate::protect::Protect;
+use agents::graphql::{SessionMutation, SessionQuery};
 use async_graphql::{Context, MergedObject, MergedSubscription, Result, Schema, Subscription};
 use billing::graphql::{
     CatalogMutation, CostMutation, CostQuery, CreditMutation, CreditQuery, PlansMutation,
@@ -34,6 +35,7 @@ pub struct Query(
     UsageQuery,
     CreditQuery,
     CostQuery,
+    SessionQuery,
 );
 
 /// Every domain's mutations.
@@ -49,6 +51,7 @@ pub struct Mutation(
     CreditMutation,
     CostMutation,
     CatalogMutation,
+    SessionMutation,
 );
 
 /// Every domain's subscriptions.

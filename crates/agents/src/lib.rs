@@ -10,6 +10,7 @@ pub mod events;
 pub mod executions;
 pub mod graphql;
 pub mod plan;
+pub mod reads;
 pub mod risk;
 pub mod runner;
 pub mod sessions;

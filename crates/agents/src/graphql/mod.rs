@@ -2,7 +2,12 @@
 //! Resolvers are thin: read the actor, open the transaction, call the
 //! service, map the output.
 
+pub mod loaders;
+pub mod sessions;
 pub mod types;
+
+pub use loaders::{insert_loaders, register_loaders};
+pub use sessions::{SessionMutation, SessionQuery};
 
 use crate::Agents;
 use async_graphql::Context;

@@ -2,13 +2,20 @@
 //! database can change without breaking clients; edges to other objects are
 //! resolved through DataLoaders.
 
+use super::loaders::{
+    ApprovalsOf, CheckpointsOf, ControlOf, ExecutionsOf, SessionOf, ToolExecutionsOf, connection,
+    load,
+};
 use crate::entity::{
     action_approval, agent_execution, agent_session, execution_checkpoint, execution_control,
     tool_execution,
 };
+use crate::reads::{EdgeKey, EdgeWindow, OwnedKey};
 use crate::status;
-use async_graphql::{Enum, ID, Json, Object};
+use async_graphql::connection::Connection;
+use async_graphql::{Context, Enum, ID, Json, Object, Result};
 use chrono::{DateTime, Utc};
+use kernel::error::ResultExt;
 use serde_json::Value;
 
 macro_rules! gql_enum {
@@ -223,6 +230,31 @@ impl AgentSession {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
+    /// Its executions, newest first: `first` 0 to 100 (default 20), `after` a cursor.
+    #[graphql(complexity = "super::loaders::edge_complexity(first, child_complexity)")]
+    async fn executions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, AgentExecution>> {
+        let key = edge(self.0.id, self.0.user_id, first, after)?;
+        connection(ctx, ExecutionsOf(key), AgentExecution).await
+    }
+}
+
+fn edge(
+    parent: uuid::Uuid,
+    owner: uuid::Uuid,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<EdgeKey> {
+    let window = EdgeWindow::parse(first, after).gql()?;
+    Ok(EdgeKey {
+        parent,
+        owner,
+        window,
+    })
 }
 
 /// One run of a task.
@@ -303,6 +335,60 @@ impl AgentExecution {
     /// When it was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+    /// The session it belongs to.
+    async fn session(&self, ctx: &Context<'_>) -> Result<AgentSession> {
+        let key = SessionOf(OwnedKey {
+            id: self.0.session_id,
+            owner: self.0.user_id,
+        });
+        let found = load(ctx, key).await?;
+        found
+            .map(AgentSession)
+            .ok_or(kernel::Error::NotFound("agent session"))
+            .gql()
+    }
+    /// Its tool calls, newest first: `first` 0 to 100 (default 20), `after` a cursor.
+    #[graphql(complexity = "super::loaders::edge_complexity(first, child_complexity)")]
+    async fn tool_executions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, ToolExecution>> {
+        let key = edge(self.0.id, self.0.user_id, first, after)?;
+        connection(ctx, ToolExecutionsOf(key), ToolExecution).await
+    }
+    /// Its control state: what its owner asked of it.
+    async fn control(&self, ctx: &Context<'_>) -> Result<Option<ExecutionControl>> {
+        let key = ControlOf(OwnedKey {
+            id: self.0.id,
+            owner: self.0.user_id,
+        });
+        let found = load(ctx, key).await?;
+        Ok(found.map(ExecutionControl))
+    }
+    /// The approvals it asked for, newest first: `first` 0 to 100 (default 20), `after` a cursor.
+    #[graphql(complexity = "super::loaders::edge_complexity(first, child_complexity)")]
+    async fn approvals(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, ActionApproval>> {
+        let key = edge(self.0.id, self.0.user_id, first, after)?;
+        connection(ctx, ApprovalsOf(key), ActionApproval).await
+    }
+    /// Its checkpoints, newest first: `first` 0 to 100 (default 20), `after` a cursor.
+    #[graphql(complexity = "super::loaders::edge_complexity(first, child_complexity)")]
+    async fn checkpoints(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, ExecutionCheckpoint>> {
+        let key = edge(self.0.id, self.0.user_id, first, after)?;
+        connection(ctx, CheckpointsOf(key), ExecutionCheckpoint).await
     }
 }
 
