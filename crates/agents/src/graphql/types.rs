@@ -192,6 +192,7 @@ impl SessionStatus {
 /// An agent session: long-lived context and an iteration budget shared by its executions.
 pub struct AgentSession(pub agent_session::Model);
 
+/// An agent session: long-lived context and an iteration budget shared by its executions.
 #[Object]
 impl AgentSession {
     /// The session id.
@@ -260,6 +261,7 @@ fn edge(
 /// One run of a task.
 pub struct AgentExecution(pub agent_execution::Model);
 
+/// One run of a task.
 #[Object]
 impl AgentExecution {
     /// The execution id.
@@ -395,6 +397,7 @@ impl AgentExecution {
 /// One tool call a run made.
 pub struct ToolExecution(pub tool_execution::Model);
 
+/// One tool call a run made.
 #[Object]
 impl ToolExecution {
     /// The tool call id.
@@ -446,6 +449,7 @@ impl ToolExecution {
 /// The control state of a run: what its owner asked of it.
 pub struct ExecutionControl(pub execution_control::Model);
 
+/// The control state of a run: what its owner asked of it.
 #[Object]
 impl ExecutionControl {
     /// The execution controlled.
@@ -473,6 +477,7 @@ impl ExecutionControl {
 /// A risky action waiting for (or given) a human's answer.
 pub struct ActionApproval(pub action_approval::Model);
 
+/// A risky action waiting for (or given) a human's answer.
 #[Object]
 impl ActionApproval {
     /// The approval id.
@@ -548,6 +553,7 @@ impl ActionApproval {
 /// A saved position a run can be resumed from.
 pub struct ExecutionCheckpoint(pub execution_checkpoint::Model);
 
+/// A saved position a run can be resumed from.
 #[Object]
 impl ExecutionCheckpoint {
     /// The checkpoint id, for `resumeFromCheckpoint`.
