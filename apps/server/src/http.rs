@@ -351,6 +351,7 @@ pub(crate) async fn run(
             request = request.data(QueriesOnly);
         }
         let request = core_auth::graphql::register_loaders(request, &state.db);
+        let request = agents::graphql::register_loaders(request, &state.db);
         let response = state.schema.execute(request).await;
         state
             .metrics
@@ -369,6 +370,7 @@ async fn graphql_ws(
     GraphQLSubscription::new(state.schema.clone())
         .on_connection_init(move |init| async move {
             let mut data = Data::default();
+            agents::graphql::insert_loaders(&mut data, &db);
             let token = init
                 .get("Authorization")
                 .or_else(|| init.get("authorization"))

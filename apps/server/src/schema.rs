@@ -2,9 +2,10 @@
 
 use crate::guard::Limits;
 use crate::protect::Protect;
-use agents::graphql::{ResourceMutation, ResourceQuery};
-use agents::graphql::{AgentSubscription, ExecutionEventQuery};
-use agents::graphql::{ApprovalMutation, ApprovalQuery};
+use agents::graphql::{
+    AgentSubscription, ApprovalMutation, ApprovalQuery, ExecutionEventQuery, ResourceMutation,
+    ResourceQuery, SessionMutation, SessionQuery,
+};
 use async_graphql::{Context, MergedObject, MergedSubscription, Result, Schema, Subscription};
 use billing::graphql::{
     CatalogMutation, CostMutation, CostQuery, CreditMutation, CreditQuery, PlansMutation,
@@ -26,38 +27,55 @@ use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Every domain's queries.
+/// Every domain's queries, one group per domain (grouping keeps the derived
+/// merge shallow enough for the compiler's recursion limit).
 #[derive(MergedObject, Default)]
-pub struct Query(
-    AuthQuery,
-    OrgQuery,
-    VaultQuery,
-    AdminRootQuery,
-    PlansQuery,
-    UsageQuery,
-    CreditQuery,
-    CostQuery,
-    ResourceQuery,
-    ExecutionEventQuery,
+pub struct Query(AuthQueries, BillingQueries, AgentQueries);
+
+/// Identity, organizations, the vault and admin reads.
+#[derive(MergedObject, Default)]
+pub struct AuthQueries(AuthQuery, OrgQuery, VaultQuery, AdminRootQuery);
+
+/// Plans, usage, credits and costs.
+#[derive(MergedObject, Default)]
+pub struct BillingQueries(PlansQuery, UsageQuery, CreditQuery, CostQuery);
+
+/// Agent sessions, executions, approvals, events and resources.
+#[derive(MergedObject, Default)]
+pub struct AgentQueries(
+    SessionQuery,
     ApprovalQuery,
+    ExecutionEventQuery,
+    ResourceQuery,
 );
 
-/// Every domain's mutations.
+/// Every domain's mutations, one group per domain.
 #[derive(MergedObject, Default)]
-pub struct Mutation(
+pub struct Mutation(AuthMutations, BillingMutations, AgentMutations);
+
+/// Identity, recovery, organizations, the vault and admin.
+#[derive(MergedObject, Default)]
+pub struct AuthMutations(
     AuthMutation,
     RecoveryMutation,
     OrgMutation,
     VaultMutation,
     AdminMutation,
+);
+
+/// Plans, usage, credits, costs and the catalogue.
+#[derive(MergedObject, Default)]
+pub struct BillingMutations(
     PlansMutation,
     UsageMutation,
     CreditMutation,
     CostMutation,
     CatalogMutation,
-    ResourceMutation,
-    ApprovalMutation,
 );
+
+/// Agent sessions, approvals and checkpoints, and resources.
+#[derive(MergedObject, Default)]
+pub struct AgentMutations(SessionMutation, ApprovalMutation, ResourceMutation);
 
 /// Every domain's subscriptions.
 #[derive(MergedSubscription, Default)]

@@ -15,6 +15,7 @@ pub mod knowledge;
 pub mod live;
 pub mod plan;
 pub mod projects;
+pub mod reads;
 pub mod risk;
 pub mod runner;
 pub mod sessions;

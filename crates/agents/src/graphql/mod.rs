@@ -4,13 +4,17 @@
 
 pub mod approvals;
 pub mod live;
+pub mod loaders;
 pub mod resource_types;
 pub mod resources;
+pub mod sessions;
 pub mod types;
 
 pub use approvals::{ApprovalMutation, ApprovalQuery};
 pub use live::{AgentSubscription, ExecutionEventQuery};
+pub use loaders::{insert_loaders, register_loaders};
 pub use resources::{ResourceMutation, ResourceQuery};
+pub use sessions::{SessionMutation, SessionQuery};
 
 use crate::Agents;
 use async_graphql::Context;

@@ -2,13 +2,20 @@
 //! database can change without breaking clients; edges to other objects are
 //! resolved through DataLoaders.
 
+use super::loaders::{
+    ApprovalsOf, CheckpointsOf, ControlOf, ExecutionsOf, SessionOf, ToolExecutionsOf, connection,
+    load,
+};
 use crate::entity::{
     action_approval, agent_execution, agent_session, execution_checkpoint, execution_control,
     tool_execution,
 };
+use crate::reads::{EdgeKey, EdgeWindow, OwnedKey};
 use crate::status;
-use async_graphql::{Enum, ID, Json, Object};
+use async_graphql::connection::Connection;
+use async_graphql::{Context, Enum, ID, Json, Object, Result};
 use chrono::{DateTime, Utc};
+use kernel::error::ResultExt;
 use serde_json::Value;
 
 macro_rules! gql_enum {
@@ -185,6 +192,7 @@ impl SessionStatus {
 /// An agent session: long-lived context and an iteration budget shared by its executions.
 pub struct AgentSession(pub agent_session::Model);
 
+/// An agent session: long-lived context and an iteration budget shared by its executions.
 #[Object]
 impl AgentSession {
     /// The session id.
@@ -223,11 +231,37 @@ impl AgentSession {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
+    /// Its executions, newest first: `first` 0 to 100 (default 20), `after` a cursor.
+    #[graphql(complexity = "super::loaders::edge_complexity(first, child_complexity)")]
+    async fn executions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, AgentExecution>> {
+        let key = edge(self.0.id, self.0.user_id, first, after)?;
+        connection(ctx, ExecutionsOf(key), AgentExecution).await
+    }
+}
+
+fn edge(
+    parent: uuid::Uuid,
+    owner: uuid::Uuid,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<EdgeKey> {
+    let window = EdgeWindow::parse(first, after).gql()?;
+    Ok(EdgeKey {
+        parent,
+        owner,
+        window,
+    })
 }
 
 /// One run of a task.
 pub struct AgentExecution(pub agent_execution::Model);
 
+/// One run of a task.
 #[Object]
 impl AgentExecution {
     /// The execution id.
@@ -304,11 +338,66 @@ impl AgentExecution {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// The session it belongs to.
+    async fn session(&self, ctx: &Context<'_>) -> Result<AgentSession> {
+        let key = SessionOf(OwnedKey {
+            id: self.0.session_id,
+            owner: self.0.user_id,
+        });
+        let found = load(ctx, key).await?;
+        found
+            .map(AgentSession)
+            .ok_or(kernel::Error::NotFound("agent session"))
+            .gql()
+    }
+    /// Its tool calls, newest first: `first` 0 to 100 (default 20), `after` a cursor.
+    #[graphql(complexity = "super::loaders::edge_complexity(first, child_complexity)")]
+    async fn tool_executions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, ToolExecution>> {
+        let key = edge(self.0.id, self.0.user_id, first, after)?;
+        connection(ctx, ToolExecutionsOf(key), ToolExecution).await
+    }
+    /// Its control state: what its owner asked of it.
+    async fn control(&self, ctx: &Context<'_>) -> Result<Option<ExecutionControl>> {
+        let key = ControlOf(OwnedKey {
+            id: self.0.id,
+            owner: self.0.user_id,
+        });
+        let found = load(ctx, key).await?;
+        Ok(found.map(ExecutionControl))
+    }
+    /// The approvals it asked for, newest first: `first` 0 to 100 (default 20), `after` a cursor.
+    #[graphql(complexity = "super::loaders::edge_complexity(first, child_complexity)")]
+    async fn approvals(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, ActionApproval>> {
+        let key = edge(self.0.id, self.0.user_id, first, after)?;
+        connection(ctx, ApprovalsOf(key), ActionApproval).await
+    }
+    /// Its checkpoints, newest first: `first` 0 to 100 (default 20), `after` a cursor.
+    #[graphql(complexity = "super::loaders::edge_complexity(first, child_complexity)")]
+    async fn checkpoints(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, ExecutionCheckpoint>> {
+        let key = edge(self.0.id, self.0.user_id, first, after)?;
+        connection(ctx, CheckpointsOf(key), ExecutionCheckpoint).await
+    }
 }
 
 /// One tool call a run made.
 pub struct ToolExecution(pub tool_execution::Model);
 
+/// One tool call a run made.
 #[Object]
 impl ToolExecution {
     /// The tool call id.
@@ -360,6 +449,7 @@ impl ToolExecution {
 /// The control state of a run: what its owner asked of it.
 pub struct ExecutionControl(pub execution_control::Model);
 
+/// The control state of a run: what its owner asked of it.
 #[Object]
 impl ExecutionControl {
     /// The execution controlled.
@@ -463,6 +553,7 @@ impl ActionApproval {
 /// A saved position a run can be resumed from.
 pub struct ExecutionCheckpoint(pub execution_checkpoint::Model);
 
+/// A saved position a run can be resumed from.
 #[Object]
 impl ExecutionCheckpoint {
     /// The checkpoint id, for `resumeFromCheckpoint`.
