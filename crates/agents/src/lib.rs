@@ -5,6 +5,7 @@
 
 pub mod approvals;
 pub mod checkpoints;
+pub mod controls;
 pub mod entity;
 pub mod events;
 pub mod executions;
@@ -15,6 +16,9 @@ pub mod runner;
 pub mod sessions;
 pub mod settings;
 pub mod status;
+pub mod worker;
 
 pub use runner::{AgentRunner, LocalRunner};
 pub use settings::{AgentSettings, Agents};
+pub use controls::PauseTimeoutJob;
+pub use worker::AgentWorker;

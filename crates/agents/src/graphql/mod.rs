@@ -2,7 +2,10 @@
 //! Resolvers are thin: read the actor, open the transaction, call the
 //! service, map the output.
 
+pub mod executions;
 pub mod types;
+
+pub use executions::ExecutionMutation;
 
 use crate::Agents;
 use async_graphql::Context;
