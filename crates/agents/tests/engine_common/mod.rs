@@ -130,6 +130,14 @@ pub fn with_runner(f: &Fixture, runner: impl AgentRunner) -> Agents {
     }
 }
 
+/// The fixture's agents with a shared runner the test keeps a handle on.
+pub fn with_shared(f: &Fixture, runner: Arc<ActingRunner>) -> Agents {
+    Agents {
+        runner,
+        ..f.agents.clone()
+    }
+}
+
 pub async fn tick(worker: &AgentWorker) {
     kernel::jobs::run_once(worker).await.unwrap();
 }
