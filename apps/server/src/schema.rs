@@ -2,6 +2,7 @@
 
 use crate::guard::Limits;
 use crate::protect::Protect;
+use agents::graphql::ExecutionMutation;
 use async_graphql::{Context, MergedObject, MergedSubscription, Result, Schema, Subscription};
 use billing::graphql::{
     CatalogMutation, CostMutation, CostQuery, CreditMutation, CreditQuery, PlansMutation,
@@ -49,6 +50,7 @@ pub struct Mutation(
     CreditMutation,
     CostMutation,
     CatalogMutation,
+    ExecutionMutation,
 );
 
 /// Every domain's subscriptions.

@@ -183,10 +183,26 @@ impl AgentWorker {
         }
     }
 
-    /// Plays claimed run `id` until it stops.
+    /// Plays claimed run `id` until it stops, or until half a lease of wall
+    /// time has passed: then the claim is released so that the tick ends (a
+    /// shutdown waits for it) and any instance's next tick goes on with the run.
     async fn drive(&self, id: Uuid) -> Result<(), Error> {
+        let budget = (self.agents.settings.claim_lease / 2)
+            .to_std()
+            .unwrap_or_default();
+        let started = std::time::Instant::now();
         loop {
             match self.step(id).await {
+                Ok(Flow::Next) if started.elapsed() > budget => {
+                    write(
+                        &self.db,
+                        "UPDATE agent_executions SET claimed_by = NULL, claim_expires_at = NULL \
+                         WHERE id = ? AND claimed_by = ?",
+                        vec![id.into(), self.id().into()],
+                    )
+                    .await?;
+                    return Ok(());
+                }
                 Ok(Flow::Next) => {}
                 Ok(Flow::Stop) => return Ok(()),
                 Err(err) => {

@@ -329,6 +329,29 @@ async fn a_run_held_by_another_workers_live_lease_is_not_claimed() {
     assert_eq!(execution(&f, run.id).await.status, "completed");
 }
 
+#[tokio::test]
+async fn a_tick_that_runs_out_of_time_hands_the_run_to_the_next_tick() {
+    let f = Fixture::new().await;
+    let alice = f.subscribed_user("alice@example.com", 10, 2).await;
+    let session = f.session(&alice, 10).await;
+    let mut agents = f.agents.clone();
+    // A zero lease leaves a zero time budget: one step per tick.
+    agents.settings.claim_lease = chrono::Duration::zero();
+    let run = start(&f, &alice, &session, thoughts(3)).await;
+    let w = worker_with(&f, agents, "w");
+    tick(&w).await;
+    let after_one = execution(&f, run.id).await;
+    assert_eq!(after_one.status, "planning", "one step, then handed over");
+    assert_eq!(after_one.claimed_by, None);
+    let mut ticks = 1;
+    while execution(&f, run.id).await.status != "completed" && ticks < 20 {
+        tick(&w).await;
+        ticks += 1;
+    }
+    assert_eq!(ticks, 5, "planning, executing, and three steps");
+    assert_eq!(thinking(&execution(&f, run.id).await).len(), 3);
+}
+
 mod approvals_protocol {
     use super::*;
 
