@@ -80,7 +80,11 @@ async fn main() -> anyhow::Result<()> {
     );
     jobs.every(
         std::time::Duration::from_millis(config.agent_worker_interval_ms),
-        Arc::new(agents::AgentWorker::new(db.clone(), agents.clone(), worker_id)),
+        Arc::new(agents::AgentWorker::new(
+            db.clone(),
+            agents.clone(),
+            worker_id,
+        )),
     );
     // Fails runs paused longer than AGENT_PAUSE_TIMEOUT_SECS; conditional writes make it idempotent.
     jobs.every(

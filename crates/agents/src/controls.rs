@@ -28,7 +28,9 @@ use crate::approvals;
 use crate::entity::{action_approval, agent_execution, execution_control};
 use crate::events::{self, EventKind};
 use crate::settings::Agents;
-use crate::status::{ApprovalStatus, CheckpointReason, ControlState, ExecutionStatus, SessionStatus};
+use crate::status::{
+    ApprovalStatus, CheckpointReason, ControlState, ExecutionStatus, SessionStatus,
+};
 use crate::worker::{self, write};
 use kernel::Error;
 use kernel::actor::Actor;
@@ -117,7 +119,9 @@ pub async fn pause(
     let (exec, control) = take(db, actor, id).await?;
     refuse_finished(&exec, "paused")?;
     let from = ControlState::parse(&control.control_state)?;
-    let reason = reason.as_ref().map_or("paused by its owner", ControlReason::as_str);
+    let reason = reason
+        .as_ref()
+        .map_or("paused by its owner", ControlReason::as_str);
     let control = move_control(db, agents, &exec, from, ControlState::Paused, Some(reason)).await?;
     worker::follow_session(db, agents, exec.session_id, SessionStatus::Paused, None).await?;
     Ok(control)
@@ -167,9 +171,18 @@ pub async fn cancel(
     let (exec, control) = take(db, actor, id).await?;
     refuse_finished(&exec, "cancelled")?;
     let from = ControlState::parse(&control.control_state)?;
-    let reason = reason.as_ref().map_or(CANCELLED_BY_OWNER, ControlReason::as_str);
-    let control =
-        move_control(db, agents, &exec, from, ControlState::Cancelled, Some(reason)).await?;
+    let reason = reason
+        .as_ref()
+        .map_or(CANCELLED_BY_OWNER, ControlReason::as_str);
+    let control = move_control(
+        db,
+        agents,
+        &exec,
+        from,
+        ControlState::Cancelled,
+        Some(reason),
+    )
+    .await?;
     // We hold the execution row, so no worker can claim or step it now: a
     // run without a live lease is settled here, since no worker will.
     let now = agents.clock.now();
@@ -231,7 +244,15 @@ pub async fn inject(
         "to": state.as_str(),
         "reason": "instruction injected",
     });
-    events::emit(db, exec.id, exec.user_id, EventKind::ControlChanged, payload, now).await?;
+    events::emit(
+        db,
+        exec.id,
+        exec.user_id,
+        EventKind::ControlChanged,
+        payload,
+        now,
+    )
+    .await?;
     if state == ControlState::Paused {
         return resume_paused(db, agents, &exec).await;
     }
@@ -315,7 +336,15 @@ pub async fn move_control(
         });
     }
     let payload = json!({ "from": from.as_str(), "to": to.as_str(), "reason": reason });
-    events::emit(db, exec.id, exec.user_id, EventKind::ControlChanged, payload, now).await?;
+    events::emit(
+        db,
+        exec.id,
+        exec.user_id,
+        EventKind::ControlChanged,
+        payload,
+        now,
+    )
+    .await?;
     control_row(db, exec.id).await
 }
 

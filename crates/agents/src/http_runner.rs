@@ -108,9 +108,7 @@ impl HttpRunner {
         if !matches!(config.provider.as_str(), "anthropic" | "google") {
             return Err(HttpRunnerConfigError::Provider);
         }
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .build()?;
+        let client = reqwest::Client::builder().timeout(config.timeout).build()?;
         Ok(Self {
             client,
             url,

@@ -19,8 +19,8 @@ pub mod settings;
 pub mod status;
 pub mod worker;
 
+pub use controls::PauseTimeoutJob;
+pub use http_runner::{HttpRunner, HttpRunnerConfig};
 pub use runner::{AgentRunner, LocalRunner};
 pub use settings::{AgentSettings, Agents};
-pub use controls::PauseTimeoutJob;
 pub use worker::AgentWorker;
-pub use http_runner::{HttpRunner, HttpRunnerConfig};

@@ -58,8 +58,8 @@ use kernel::db::raw;
 use kernel::id::new_id;
 use kernel::jobs::Job;
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    IntoActiveModel, Set, TransactionTrait, Value,
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, IntoActiveModel,
+    Set, TransactionTrait, Value,
 };
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
@@ -811,7 +811,15 @@ pub async fn fail_run(
         })
     });
     checkpoints::create(db, agents, exec, checkpoint, Some(error_info)).await?;
-    let exec = end_run(db, agents, exec, ExecutionStatus::Failed, None, Some(reason)).await?;
+    let exec = end_run(
+        db,
+        agents,
+        exec,
+        ExecutionStatus::Failed,
+        None,
+        Some(reason),
+    )
+    .await?;
     settle(db, agents, &exec, Settle::Release).await?;
     follow_session(db, agents, exec.session_id, SessionStatus::Error, None).await
 }
@@ -895,19 +903,17 @@ pub async fn follow_session(
 ) -> Result<(), Error> {
     let now = agents.clock.now();
     match phase {
-        Some(phase) => {
-            write(
-                db,
-                "UPDATE agent_sessions SET status = ?, current_phase = ?, updated_at = ? WHERE id = ?",
-                vec![
-                    status.as_str().into(),
-                    phase.into(),
-                    now.into(),
-                    session_id.into(),
-                ],
-            )
-            .await?
-        }
+        Some(phase) => write(
+            db,
+            "UPDATE agent_sessions SET status = ?, current_phase = ?, updated_at = ? WHERE id = ?",
+            vec![
+                status.as_str().into(),
+                phase.into(),
+                now.into(),
+                session_id.into(),
+            ],
+        )
+        .await?,
         None => {
             write(
                 db,

@@ -21,7 +21,11 @@ async fn acting_run(
     p: agents::plan::Plan,
     at: (i32, i32),
     act: Act,
-) -> (agents::AgentWorker, Arc<ActingRunner>, agent_execution::Model) {
+) -> (
+    agents::AgentWorker,
+    Arc<ActingRunner>,
+    agent_execution::Model,
+) {
     let session = f.session(owner, 50).await;
     let runner = Arc::new(ActingRunner::new(f, owner, at, act));
     let agents = with_shared(f, runner.clone());
@@ -143,7 +147,13 @@ async fn resume_only_from_paused() {
         .await
         .into_iter()
         .filter(|(k, _)| k == "control_changed")
-        .map(|(_, p)| format!("{}->{}", p["from"].as_str().unwrap(), p["to"].as_str().unwrap()))
+        .map(|(_, p)| {
+            format!(
+                "{}->{}",
+                p["from"].as_str().unwrap(),
+                p["to"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(moves, ["running->paused", "paused->running"]);
 
@@ -345,7 +355,10 @@ async fn inject_rules_by_control_state() {
         "one unconsumed instruction at a time"
     );
     assert_eq!(
-        control(&f, running.id).await.injected_instruction.as_deref(),
+        control(&f, running.id)
+            .await
+            .injected_instruction
+            .as_deref(),
         Some("first")
     );
 
@@ -365,7 +378,10 @@ async fn inject_rules_by_control_state() {
         "stored, still waiting"
     );
     assert_eq!(
-        control(&f, waiting.id).await.injected_instruction.as_deref(),
+        control(&f, waiting.id)
+            .await
+            .injected_instruction
+            .as_deref(),
         Some("be careful")
     );
 }
@@ -413,7 +429,10 @@ async fn a_pause_that_outlives_the_timeout_writes_a_checkpoint_and_fails_the_run
     run_once(&job).await.unwrap();
     let failed = execution(&f, run.id).await;
     assert_eq!(failed.status, "failed");
-    assert_eq!(failed.error.as_deref(), Some("paused longer than 30 minutes"));
+    assert_eq!(
+        failed.error.as_deref(),
+        Some("paused longer than 30 minutes")
+    );
     let cps = checkpoints(&f, run.id).await;
     assert_eq!(cps.len(), 1, "once, though the job ran twice");
     assert_eq!(cps[0].checkpoint_reason, "pause_timeout");
@@ -489,12 +508,16 @@ mod graphql {
             e.extensions
                 .as_ref()
                 .and_then(|x| x.get("code"))
-                .map_or_else(|| e.message.clone(), |v| v.to_string().trim_matches('"').to_owned())
+                .map_or_else(
+                    || e.message.clone(),
+                    |v| v.to_string().trim_matches('"').to_owned(),
+                )
         });
         (res.data.into_json().unwrap(), code)
     }
 
-    const START: &str = "mutation($i: StartExecutionInput!) { startExecution(input: $i) { id status runner } }";
+    const START: &str =
+        "mutation($i: StartExecutionInput!) { startExecution(input: $i) { id status runner } }";
     const PAUSE: &str =
         "mutation($id: ID!) { pauseExecution(id: $id, reason: \"lunch\") { state reason } }";
     const RESUME: &str = "mutation($id: ID!) { resumeExecution(id: $id) { state } }";
@@ -535,7 +558,11 @@ mod graphql {
         );
         let uuid = uuid::Uuid::parse_str(&id).unwrap();
         tick(&worker(&f)).await;
-        assert_eq!(execution(&f, uuid).await.status, "pending", "paused: not played");
+        assert_eq!(
+            execution(&f, uuid).await.status,
+            "pending",
+            "paused: not played"
+        );
 
         let (_, code) = run(&s, &mallory, RESUME, json!({ "id": id })).await;
         assert_eq!(code.as_deref(), Some("NOT_FOUND"));
@@ -553,7 +580,11 @@ mod graphql {
             "injecting into a paused run resumed it"
         );
         let (_, code) = run(&s, &alice, RESUME, json!({ "id": id })).await;
-        assert_eq!(code.as_deref(), Some("INVALID_TRANSITION"), "already running");
+        assert_eq!(
+            code.as_deref(),
+            Some("INVALID_TRANSITION"),
+            "already running"
+        );
 
         tick(&worker(&f)).await;
         let done = execution(&f, uuid).await;
@@ -596,7 +627,10 @@ mod graphql {
         )
         .await;
         let message = code.unwrap();
-        assert!(message.contains("exactly one"), "a step is exactly one kind: {message}");
+        assert!(
+            message.contains("exactly one"),
+            "a step is exactly one kind: {message}"
+        );
         assert_eq!(f.running_agents(alice.user_id).await, 0, "nothing reserved");
     }
 }

@@ -224,7 +224,11 @@ async fn a_step_whose_token_model_has_no_price_fails_and_nothing_of_that_step_is
         "{error}"
     );
     let texts: Vec<_> = thinking(&run).into_iter().map(|s| s.text).collect();
-    assert_eq!(texts, ["first"], "the unpriced step's thought was rolled back");
+    assert_eq!(
+        texts,
+        ["first"],
+        "the unpriced step's thought was rolled back"
+    );
     assert_eq!(run.iterations, 2, "its iteration was rolled back too");
     assert_eq!(session_row(&f, session.id).await.iteration_count, 2);
     assert_eq!(token_rows(&f, run.id).await, 0);
@@ -324,7 +328,8 @@ async fn a_run_held_by_another_workers_live_lease_is_not_claimed() {
     tick(&worker(&f)).await;
     assert_eq!(execution(&f, run.id).await.status, "pending", "lease live");
     // The crashed worker's lease runs out: another worker takes the run over.
-    f.clock.advance(f.agents.settings.claim_lease + chrono::Duration::seconds(1));
+    f.clock
+        .advance(f.agents.settings.claim_lease + chrono::Duration::seconds(1));
     tick(&worker(&f)).await;
     assert_eq!(execution(&f, run.id).await.status, "completed");
 }
@@ -407,11 +412,7 @@ mod approvals_protocol {
         assert_eq!(approval.status, "pending");
         let c = control(&f, run.id).await;
         assert_eq!(c.control_state, "awaiting_approval");
-        assert!(
-            c.state_reason
-                .unwrap()
-                .contains(&approval.id.to_string())
-        );
+        assert!(c.state_reason.unwrap().contains(&approval.id.to_string()));
         assert_eq!(session_row(&f, session.id).await.status, "paused");
         assert!(
             worker::claim(&f.t.db, &f.agents, "x")
@@ -554,6 +555,10 @@ async fn two_workers_on_postgresql_drive_every_run_exactly_once() {
     }
     for user in &users {
         assert_eq!(f.running_agents(user.user_id).await, 0);
-        assert_eq!(executions_used(&f, user.user_id).await, 4, "each settled once");
+        assert_eq!(
+            executions_used(&f, user.user_id).await,
+            4,
+            "each settled once"
+        );
     }
 }

@@ -105,7 +105,10 @@ async fn the_http_runner_sends_task_step_and_instruction_and_reports_the_reply_a
     let runner = HttpRunner::new(config(&base)).unwrap();
     assert_eq!(runner.url(), format!("{base}/v1/chat/completions"));
     assert!(!runner.needs_plan());
-    let p = plan(vec![("research", vec![think("Compare markets"), think("Decide")])]);
+    let p = plan(vec![(
+        "research",
+        vec![think("Compare markets"), think("Decide")],
+    )]);
     let out = runner
         .step(StepContext {
             task: "Pick a market",
@@ -185,7 +188,11 @@ async fn an_error_answer_is_a_runner_error_that_never_shows_the_key() {
         })
         .await
         .unwrap_err();
-    assert!(err.0.contains("500") && err.0.contains("overloaded"), "{}", err.0);
+    assert!(
+        err.0.contains("500") && err.0.contains("overloaded"),
+        "{}",
+        err.0
+    );
     assert!(!err.0.contains("sk-test-secret"));
 
     // A port nobody listens on any more.
@@ -265,7 +272,11 @@ async fn a_model_endpoint_failure_fails_the_run_with_its_reason() {
     tick(&worker_with(&f, agents, "w")).await;
     let run = execution(&f, run.id).await;
     assert_eq!(run.status, "failed");
-    assert!(run.error.as_deref().unwrap().contains("503"), "{:?}", run.error);
+    assert!(
+        run.error.as_deref().unwrap().contains("503"),
+        "{:?}",
+        run.error
+    );
     assert_eq!(reservation_status(&f, &run).await, "released");
     assert_eq!(checkpoints(&f, run.id).await[0].checkpoint_reason, "error");
 }

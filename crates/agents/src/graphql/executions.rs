@@ -190,7 +190,9 @@ impl ExecutionMutation {
         let plan = input.plan.map(Plan::from);
         let req = StartExecution::parse(session_id, input.task, plan).gql()?;
         let mut tx = ctx.begin().await?;
-        let run = executions::start(&tx, agents(ctx), actor, req).await.gql()?;
+        let run = executions::start(&tx, agents(ctx), actor, req)
+            .await
+            .gql()?;
         tx.subject("agent_execution", run.id);
         tx.commit().await.gql()?;
         Ok(AgentExecution(run))
@@ -208,7 +210,9 @@ impl ExecutionMutation {
         let id = parse_id(&id, "id").gql()?;
         let reason = ControlReason::parse(reason).gql()?;
         let mut tx = ctx.begin().await?;
-        let control = controls::pause(&tx, agents(ctx), actor, id, reason).await.gql()?;
+        let control = controls::pause(&tx, agents(ctx), actor, id, reason)
+            .await
+            .gql()?;
         tx.subject("agent_execution", id);
         tx.commit().await.gql()?;
         Ok(ExecutionControl(control))
@@ -239,7 +243,9 @@ impl ExecutionMutation {
         let id = parse_id(&id, "id").gql()?;
         let reason = ControlReason::parse(reason).gql()?;
         let mut tx = ctx.begin().await?;
-        let control = controls::cancel(&tx, agents(ctx), actor, id, reason).await.gql()?;
+        let control = controls::cancel(&tx, agents(ctx), actor, id, reason)
+            .await
+            .gql()?;
         tx.subject("agent_execution", id);
         tx.commit().await.gql()?;
         Ok(ExecutionControl(control))

@@ -15,7 +15,9 @@ use chrono::Duration;
 use kernel::actor::Actor;
 use kernel::clock::ManualClock;
 use kernel::db::raw;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
@@ -27,7 +29,13 @@ pub fn think(text: &str) -> PlanStep {
     }
 }
 
-pub fn think_with_tokens(text: &str, provider: &str, model: &str, input: i64, output: i64) -> PlanStep {
+pub fn think_with_tokens(
+    text: &str,
+    provider: &str,
+    model: &str,
+    input: i64,
+    output: i64,
+) -> PlanStep {
     PlanStep::Think {
         text: text.into(),
         tokens: Some(StepTokens {
@@ -111,7 +119,9 @@ pub async fn start_with(
     plan: Option<Plan>,
 ) -> agent_execution::Model {
     let req = StartExecution::parse(session.id, "Research the market".into(), plan).unwrap();
-    executions::start(&f.t.db, agents, actor, req).await.unwrap()
+    executions::start(&f.t.db, agents, actor, req)
+        .await
+        .unwrap()
 }
 
 pub fn worker(f: &Fixture) -> AgentWorker {
@@ -250,17 +260,16 @@ pub async fn executions_used(f: &Fixture, user_id: Uuid) -> i64 {
 /// The reservation's status: `reserved`, `committed` or `released`.
 pub async fn reservation_status(f: &Fixture, exec: &agent_execution::Model) -> String {
     let backend = f.t.db.get_database_backend();
-    let row = f
-        .t
-        .db
-        .query_one_raw(raw(
-            backend,
-            "SELECT status FROM usage_reservations WHERE id = ?",
-            vec![exec.reservation_id.unwrap().into()],
-        ))
-        .await
-        .unwrap()
-        .unwrap();
+    let row =
+        f.t.db
+            .query_one_raw(raw(
+                backend,
+                "SELECT status FROM usage_reservations WHERE id = ?",
+                vec![exec.reservation_id.unwrap().into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap();
     row.try_get("", "status").unwrap()
 }
 
