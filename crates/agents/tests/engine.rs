@@ -5,14 +5,14 @@
 mod common;
 mod engine_common;
 
-use agents::entity::action_approval;
+use agents::entity::{action_approval, agent_execution};
 use agents::status::ExecutionStatus;
 use agents::worker;
 use common::Fixture;
 use engine_common::*;
 use kernel::error::Code;
 use kernel::jobs::run_once;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -494,7 +494,9 @@ async fn two_workers_on_postgresql_drive_every_run_exactly_once() {
         eprintln!("skipped: needs PostgreSQL (DATABASE_URL)");
         return;
     }
-    let mut agents = with_runner(&f, SlowRunner);
+    let runner = Arc::new(SlowRunner::default());
+    let mut agents = f.agents.clone();
+    agents.runner = runner.clone();
     agents.settings.worker_batch = 3;
     let mut runs = Vec::new();
     let mut users = Vec::new();
@@ -503,33 +505,38 @@ async fn two_workers_on_postgresql_drive_every_run_exactly_once() {
             .subscribed_user(&format!("user{u}@example.com"), 20, 10)
             .await;
         let session = f.session(&user, 100).await;
-        for _ in 0..4 {
+        for n in 0..4 {
             let p = plan(vec![
                 ("a", vec![tool("first", 1), think("between")]),
                 ("b", vec![tool("second", 1), finish(json!("ok"))]),
             ]);
-            runs.push(start_with(&f, &agents, &user, &session, Some(p)).await);
+            let task = format!("task {u}-{n}");
+            runs.push(start_task(&f, &agents, &user, &session, &task, Some(p)).await);
         }
         users.push(user);
     }
     let one = Arc::new(worker_with(&f, agents.clone(), "worker-1"));
     let two = Arc::new(worker_with(&f, agents.clone(), "worker-2"));
-    for _ in 0..20 {
-        let (a, b) = (one.clone(), two.clone());
-        let ta = tokio::spawn(async move { run_once(a.as_ref()).await });
-        let tb = tokio::spawn(async move { run_once(b.as_ref()).await });
-        ta.await.unwrap().unwrap();
-        tb.await.unwrap().unwrap();
-        let mut open = 0;
-        for r in &runs {
-            if execution(&f, r.id).await.status != "completed" {
-                open += 1;
+    // Each worker ticks on its own, so one claims while the other plays.
+    let spin = |w: Arc<agents::AgentWorker>, db: sea_orm::DatabaseConnection| {
+        tokio::spawn(async move {
+            for _ in 0..500 {
+                run_once(w.as_ref()).await.unwrap();
+                let open = agent_execution::Entity::find()
+                    .filter(agent_execution::Column::Status.ne("completed"))
+                    .count(&db)
+                    .await
+                    .unwrap();
+                if open == 0 {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
             }
-        }
-        if open == 0 {
-            break;
-        }
-    }
+        })
+    };
+    let (ta, tb) = (spin(one, f.t.db.clone()), spin(two, f.t.db.clone()));
+    ta.await.unwrap();
+    tb.await.unwrap();
     for r in &runs {
         let run = execution(&f, r.id).await;
         assert_eq!(run.status, "completed", "{}", run.id);
@@ -553,6 +560,10 @@ async fn two_workers_on_postgresql_drive_every_run_exactly_once() {
         assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
         assert_eq!(reservation_status(&f, &run).await, "committed");
     }
+    let calls = runner.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), runs.len() * 5, "a plan and four steps per run");
+    let twice: Vec<_> = calls.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(twice.is_empty(), "no run driven by two workers: {twice:?}");
     for user in &users {
         assert_eq!(f.running_agents(user.user_id).await, 0);
         assert_eq!(

@@ -118,7 +118,18 @@ pub async fn start_with(
     session: &agent_session::Model,
     plan: Option<Plan>,
 ) -> agent_execution::Model {
-    let req = StartExecution::parse(session.id, "Research the market".into(), plan).unwrap();
+    start_task(f, agents, actor, session, "Research the market", plan).await
+}
+
+pub async fn start_task(
+    f: &Fixture,
+    agents: &Agents,
+    actor: &Actor,
+    session: &agent_session::Model,
+    task: &str,
+    plan: Option<Plan>,
+) -> agent_execution::Model {
+    let req = StartExecution::parse(session.id, task.into(), plan).unwrap();
     executions::start(&f.t.db, agents, actor, req)
         .await
         .unwrap()
@@ -377,8 +388,12 @@ impl AgentRunner for ActingRunner {
 }
 
 /// Plays the local plan, yielding to the scheduler for a few milliseconds
-/// each step, so concurrent workers really interleave.
-pub struct SlowRunner;
+/// each step, so concurrent workers really interleave; counts the runner's
+/// calls per `task/phase/step`.
+#[derive(Default)]
+pub struct SlowRunner {
+    pub calls: Mutex<std::collections::HashMap<String, usize>>,
+}
 
 #[async_trait::async_trait]
 impl AgentRunner for SlowRunner {
@@ -389,10 +404,18 @@ impl AgentRunner for SlowRunner {
         true
     }
     async fn plan(&self, task: &str, given: Option<&Plan>) -> Result<Plan, RunnerError> {
+        *self
+            .calls
+            .lock()
+            .unwrap()
+            .entry(format!("{task}/plan"))
+            .or_default() += 1;
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         LocalRunner.plan(task, given).await
     }
     async fn step(&self, ctx: StepContext<'_>) -> Result<StepOutput, RunnerError> {
+        let key = format!("{}/{}/{}", ctx.task, ctx.phase_index, ctx.step_index);
+        *self.calls.lock().unwrap().entry(key).or_default() += 1;
         tokio::time::sleep(std::time::Duration::from_millis(3)).await;
         LocalRunner.step(ctx).await
     }
