@@ -3,7 +3,7 @@
 //!
 //! # Claims
 //! A tick claims up to `worker_batch` unfinished runs whose control is
-//! `running` and whose lease is free, setting `claimed_by` and
+//! `running` (or `cancelled` but not yet settled) and whose lease is free, setting `claimed_by` and
 //! `claim_expires_at = now + claim_lease`. On PostgreSQL the candidates are
 //! picked with `FOR UPDATE SKIP LOCKED`, so instances never take one run
 //! twice; SQLite has one connection, where the conditional `UPDATE` alone
@@ -119,7 +119,8 @@ impl Job for AgentWorker {
 }
 
 /// Runs of `worker_id` claimed now, oldest first: unfinished, control
-/// `running`, lease free.
+/// `running` (or `cancelled`, left unsettled by a worker that died holding
+/// it), lease free.
 ///
 /// # Errors
 /// Internal on database failure.
@@ -140,7 +141,7 @@ pub async fn claim(
          WHERE id IN (SELECT e.id FROM agent_executions e \
            JOIN execution_controls c ON c.execution_id = e.id \
            WHERE e.status IN ('pending', 'planning', 'executing') \
-           AND c.control_state = 'running' \
+           AND c.control_state IN ('running', 'cancelled') \
            AND (e.claim_expires_at IS NULL OR e.claim_expires_at < ?) \
            ORDER BY e.created_at, e.id LIMIT ?{lock}) \
          AND (claim_expires_at IS NULL OR claim_expires_at < ?) \

@@ -288,6 +288,33 @@ async fn a_running_run_is_cancelled_by_the_worker_before_its_next_step() {
 }
 
 #[tokio::test]
+async fn a_cancel_of_a_run_whose_worker_died_is_settled_when_the_lease_runs_out() {
+    let f = Fixture::new().await;
+    let alice = f.subscribed_user("alice@example.com", 10, 2).await;
+    let session = f.session(&alice, 10).await;
+    let run = start(&f, &alice, &session, thoughts(2)).await;
+    let claimed = agents::worker::claim(&f.t.db, &f.agents, "died")
+        .await
+        .unwrap();
+    assert_eq!(claimed, [run.id]);
+    assert_eq!(cancel(&f, &alice, run.id).await, Ok("cancelled".into()));
+    assert_eq!(
+        execution(&f, run.id).await.status,
+        "pending",
+        "its holder settles it"
+    );
+    tick(&worker(&f)).await;
+    assert_eq!(execution(&f, run.id).await.status, "pending", "lease live");
+    f.clock
+        .advance(f.agents.settings.claim_lease + chrono::Duration::seconds(1));
+    tick(&worker(&f)).await;
+    let run = execution(&f, run.id).await;
+    assert_eq!(run.status, "cancelled");
+    assert!(thinking(&run).is_empty(), "nothing was played");
+    assert_eq!(reservation_status(&f, &run).await, "released");
+}
+
+#[tokio::test]
 async fn an_injected_instruction_is_consumed_exactly_once_by_the_next_step() {
     let f = Fixture::new().await;
     let alice = f.subscribed_user("alice@example.com", 10, 2).await;
