@@ -203,6 +203,40 @@ pub struct Config {
     /// The Stripe secret key, for `BILLING_GATEWAY=stripe`.
     #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
     pub stripe_secret_key: Option<Sensitive>,
+    /// Who plays agent runs: `local` (default: the plan given with the task,
+    /// offline and deterministic) or `http` (an OpenAI-compatible chat endpoint).
+    #[arg(long, env = "AGENT_RUNNER", value_enum, default_value_t = RunnerKind::Local)]
+    pub agent_runner: RunnerKind,
+    /// The chat endpoint's base URL for `AGENT_RUNNER=http`; `/v1/chat/completions` is appended.
+    #[arg(long, env = "AGENT_HTTP_BASE_URL")]
+    pub agent_http_base_url: Option<String>,
+    /// The model asked for `AGENT_RUNNER=http`; it needs a price in billing's price table.
+    #[arg(long, env = "AGENT_HTTP_MODEL")]
+    pub agent_http_model: Option<String>,
+    /// The chat endpoint's API key, sent as a bearer token.
+    #[arg(long, env = "AGENT_HTTP_API_KEY", hide_env_values = true)]
+    pub agent_http_api_key: Option<Sensitive>,
+    /// The billing provider the HTTP runner's token usage is recorded under: `anthropic` or `google`.
+    #[arg(long, env = "AGENT_HTTP_PROVIDER", default_value = "anthropic")]
+    pub agent_http_provider: String,
+    /// Seconds one model request may take; below the worker's 60 s claim lease.
+    #[arg(long, env = "AGENT_HTTP_TIMEOUT_SECS", default_value_t = 30)]
+    pub agent_http_timeout_secs: u64,
+    /// How often the agent worker looks for runs to play, in milliseconds.
+    #[arg(long, env = "AGENT_WORKER_INTERVAL_MS", default_value_t = 500)]
+    pub agent_worker_interval_ms: u64,
+    /// A run paused longer than this many seconds fails, with a checkpoint.
+    #[arg(long, env = "AGENT_PAUSE_TIMEOUT_SECS", default_value_t = 30 * 60)]
+    pub agent_pause_timeout_secs: i64,
+}
+
+/// Who plays agent runs.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunnerKind {
+    /// Plays the plan given with the task; no network.
+    Local,
+    /// Asks an OpenAI-compatible chat endpoint (`AGENT_HTTP_*`).
+    Http,
 }
 
 /// The payment gateway billing charges through.
@@ -245,6 +279,73 @@ impl Config {
             },
         };
         Ok(billing::Billing::new(settings, clock, gateway))
+    }
+
+    /// The agents services these settings describe, sharing `billing`.
+    ///
+    /// # Errors
+    /// A message naming each missing or invalid `AGENT_*` setting.
+    pub fn agents(
+        &self,
+        clock: kernel::clock::SharedClock,
+        billing: billing::Billing,
+    ) -> Result<agents::Agents, String> {
+        let defaults = agents::AgentSettings::default();
+        let mut problems = Vec::new();
+        if self.agent_pause_timeout_secs <= 0 {
+            problems.push("AGENT_PAUSE_TIMEOUT_SECS must be positive".to_owned());
+        }
+        if self.agent_worker_interval_ms == 0 {
+            problems.push("AGENT_WORKER_INTERVAL_MS must be positive".to_owned());
+        }
+        let runner: std::sync::Arc<dyn agents::AgentRunner> = match self.agent_runner {
+            RunnerKind::Local => std::sync::Arc::new(agents::LocalRunner),
+            RunnerKind::Http => {
+                let lease = defaults.claim_lease.num_seconds().unsigned_abs();
+                if !(1..lease).contains(&self.agent_http_timeout_secs) {
+                    problems.push(format!(
+                        "AGENT_HTTP_TIMEOUT_SECS must be between 1 and {} (under the claim lease)",
+                        lease - 1
+                    ));
+                }
+                match (&self.agent_http_base_url, &self.agent_http_model) {
+                    (Some(base_url), Some(model)) => {
+                        let config = agents::HttpRunnerConfig {
+                            base_url: base_url.clone(),
+                            model: model.clone(),
+                            api_key: self
+                                .agent_http_api_key
+                                .as_ref()
+                                .map(|k| k.expose().to_owned()),
+                            provider: self.agent_http_provider.clone(),
+                            timeout: std::time::Duration::from_secs(self.agent_http_timeout_secs),
+                        };
+                        match agents::HttpRunner::new(config) {
+                            Ok(runner) => std::sync::Arc::new(runner),
+                            Err(err) => {
+                                problems.push(err.to_string());
+                                std::sync::Arc::new(agents::LocalRunner)
+                            }
+                        }
+                    }
+                    _ => {
+                        problems.push(
+                            "AGENT_RUNNER=http needs AGENT_HTTP_BASE_URL and AGENT_HTTP_MODEL"
+                                .to_owned(),
+                        );
+                        std::sync::Arc::new(agents::LocalRunner)
+                    }
+                }
+            }
+        };
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        let settings = agents::AgentSettings {
+            pause_timeout: chrono::Duration::seconds(self.agent_pause_timeout_secs),
+            ..defaults
+        };
+        Ok(agents::Agents::new(settings, clock, billing, runner))
     }
 
     /// Whether to migrate at start.
@@ -400,6 +501,58 @@ mod tests {
             ])
             .check_production()
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn the_agent_runner_is_local_by_default_and_http_needs_its_settings() {
+        let clock = kernel::clock::system();
+        let billing = || billing::Billing::local(kernel::clock::system());
+        let local = config(&[]).agents(clock.clone(), billing()).unwrap();
+        assert_eq!(local.runner.name(), "local");
+        assert_eq!(local.settings.pause_timeout, chrono::Duration::minutes(30));
+        let err = config(&["--agent-runner", "http"])
+            .agents(clock.clone(), billing())
+            .unwrap_err();
+        assert!(
+            err.contains("AGENT_HTTP_BASE_URL") && err.contains("AGENT_HTTP_MODEL"),
+            "{err}"
+        );
+        let http = config(&[
+            "--agent-runner",
+            "http",
+            "--agent-http-base-url",
+            "https://models.example.com",
+            "--agent-http-model",
+            "claude-haiku-3.5",
+            "--agent-http-api-key",
+            "sk-secret",
+            "--agent-pause-timeout-secs",
+            "600",
+        ]);
+        assert!(!format!("{http:?}").contains("sk-secret"));
+        let agents = http.agents(clock.clone(), billing()).unwrap();
+        assert_eq!(agents.runner.name(), "http");
+        assert_eq!(agents.settings.pause_timeout, chrono::Duration::minutes(10));
+        let err = config(&[
+            "--agent-runner",
+            "http",
+            "--agent-http-base-url",
+            "ftp://x",
+            "--agent-http-model",
+            "m",
+            "--agent-http-timeout-secs",
+            "600",
+            "--agent-pause-timeout-secs",
+            "0",
+        ])
+        .agents(clock, billing())
+        .unwrap_err();
+        assert!(
+            err.contains("AGENT_HTTP_BASE_URL")
+                && err.contains("AGENT_HTTP_TIMEOUT_SECS")
+                && err.contains("AGENT_PAUSE_TIMEOUT_SECS"),
+            "{err}"
         );
     }
 

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Parser;
 use migration::{Migrator, MigratorTrait};
 use server::config::{Cli, Command};
-use server::{AppState, build_schema_with_billing, http, metrics::Metrics, routes, telemetry};
+use server::{AppState, build_schema_with_services, http, metrics::Metrics, routes, telemetry};
 use std::sync::Arc;
 
 #[actix_web::main]
@@ -66,31 +66,55 @@ async fn main() -> anyhow::Result<()> {
             db: db.clone(),
         }),
     );
+    let agents = config
+        .agents(auth.clock.clone(), billing.clone())
+        .map_err(anyhow::Error::msg)
+        .context("invalid agents configuration")?;
+    // Plays agent runs; runs are claimed with leases (SKIP LOCKED on
+    // PostgreSQL), so every instance may run a worker.
+    // The unique part first: `claimed_by` keeps 100 characters.
+    let worker_id = format!(
+        "{}@{}",
+        kernel::id::new_id().simple(),
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "server".into())
+    );
+    jobs.every(
+        std::time::Duration::from_millis(config.agent_worker_interval_ms),
+        Arc::new(agents::AgentWorker::new(
+            db.clone(),
+            agents.clone(),
+            worker_id,
+        )),
+    );
+    // Fails runs paused longer than AGENT_PAUSE_TIMEOUT_SECS; conditional writes make it idempotent.
+    jobs.every(
+        std::time::Duration::from_secs(30),
+        Arc::new(agents::PauseTimeoutJob {
+            db: db.clone(),
+            agents: agents.clone(),
+        }),
+    );
     // Applies the timeout action of approvals nobody answered in time; its
     // conditional writes settle each approval once across instances.
     jobs.every(
         std::time::Duration::from_secs(15),
         Arc::new(agents::expiry::ApprovalExpiryJob {
             db: db.clone(),
-            agents: agents::Agents::new(
-                agents::AgentSettings::default(),
-                auth.clock.clone(),
-                billing.clone(),
-                Arc::new(agents::LocalRunner),
-            ),
+            agents: agents.clone(),
         }),
     );
     // Deletes stored idempotent responses once their 24 h window has passed.
     kernel::idempotency::Idempotency::new(auth.clock.clone())
         .spawn_purger(db.clone(), std::time::Duration::from_secs(3600));
     let state = AppState {
-        schema: build_schema_with_billing(
+        schema: build_schema_with_services(
             db.clone(),
             auth.clone(),
             keys,
             mailer,
             config.introspection,
             billing.clone(),
+            agents,
         ),
         db,
         auth,

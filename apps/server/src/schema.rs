@@ -2,6 +2,7 @@
 
 use crate::guard::Limits;
 use crate::protect::Protect;
+use agents::graphql::ExecutionMutation;
 use agents::graphql::{
     AgentSubscription, ApprovalMutation, ApprovalQuery, ExecutionEventQuery, ResourceMutation,
     ResourceQuery, SessionMutation, SessionQuery,
@@ -73,9 +74,14 @@ pub struct BillingMutations(
     CatalogMutation,
 );
 
-/// Agent sessions, approvals and checkpoints, and resources.
+/// Agent sessions, executions and their controls, approvals and checkpoints, and resources.
 #[derive(MergedObject, Default)]
-pub struct AgentMutations(SessionMutation, ApprovalMutation, ResourceMutation);
+pub struct AgentMutations(
+    SessionMutation,
+    ExecutionMutation,
+    ApprovalMutation,
+    ResourceMutation,
+);
 
 /// Every domain's subscriptions.
 #[derive(MergedSubscription, Default)]
@@ -117,7 +123,7 @@ pub type AppSchema = Schema<Query, Mutation, Subscription>;
 /// already bounded the document's size and expansion.
 pub const MAX_DEPTH: usize = 15;
 /// See [`MAX_DEPTH`].
-pub const MAX_COMPLEXITY: usize = 2_500;
+pub const MAX_COMPLEXITY: usize = 5_000;
 
 /// Builds the schema with its shared data and protections; `keys` seal the
 /// credential vault and `mailer` delivers committed mail.

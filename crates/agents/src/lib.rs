@@ -6,11 +6,13 @@
 pub mod approvals;
 pub mod browser;
 pub mod checkpoints;
+pub mod controls;
 pub mod entity;
 pub mod events;
 pub mod executions;
 pub mod expiry;
 pub mod graphql;
+pub mod http_runner;
 pub mod knowledge;
 pub mod live;
 pub mod plan;
@@ -21,6 +23,10 @@ pub mod runner;
 pub mod sessions;
 pub mod settings;
 pub mod status;
+pub mod worker;
 
+pub use controls::PauseTimeoutJob;
+pub use http_runner::{HttpRunner, HttpRunnerConfig};
 pub use runner::{AgentRunner, LocalRunner};
 pub use settings::{AgentSettings, Agents};
+pub use worker::AgentWorker;

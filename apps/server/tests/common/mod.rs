@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod ws;
+
 use actix_web::http::StatusCode;
 use actix_web::{App, test};
 use kernel::testing::TestDb;

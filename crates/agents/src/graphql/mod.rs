@@ -3,6 +3,7 @@
 //! service, map the output.
 
 pub mod approvals;
+pub mod executions;
 pub mod live;
 pub mod loaders;
 pub mod resource_types;
@@ -11,6 +12,7 @@ pub mod sessions;
 pub mod types;
 
 pub use approvals::{ApprovalMutation, ApprovalQuery};
+pub use executions::ExecutionMutation;
 pub use live::{AgentSubscription, ExecutionEventQuery};
 pub use loaders::{insert_loaders, register_loaders};
 pub use resources::{ResourceMutation, ResourceQuery};
