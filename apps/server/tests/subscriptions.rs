@@ -4,8 +4,6 @@
 
 mod common;
 
-use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer};
 use agents::Agents;
 use agents::approvals;
 use agents::entity::agent_execution;
@@ -14,21 +12,13 @@ use agents::executions::{self, StartExecution};
 use agents::plan::{Phase, Plan, PlanStep};
 use agents::runner::ApprovalNeeded;
 use agents::sessions::{self, NewSession};
-use common::ws::{Ws, connect, open, recv, send, serve, subscribe};
+use common::ws::{connect, open, recv, send, serve, subscribe};
 use common::{TestApp, spawn_app};
-use futures_util::{SinkExt, StreamExt};
 use kernel::actor::{Actor, Credential, Role};
 use kernel::db::raw;
 use migration::m20261128_000008_billing_plans::STARTER_ID;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::{Value, json};
-use std::net::SocketAddr;
-use std::time::Duration;
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use uuid::Uuid;
 
 fn events_query(run: &agent_execution::Model) -> String {
