@@ -103,6 +103,15 @@ async fn main() -> anyhow::Result<()> {
             agents: agents.clone(),
         }),
     );
+    // Writes `expired` into browser sessions past their deadline (reads already
+    // answer `expired`; this lets stored rows and indexes catch up).
+    jobs.every(
+        std::time::Duration::from_secs(60),
+        Arc::new(agents::browser::ExpiryJob {
+            db: db.clone(),
+            clock: auth.clock.clone(),
+        }),
+    );
     // Deletes stored idempotent responses once their 24 h window has passed.
     kernel::idempotency::Idempotency::new(auth.clock.clone())
         .spawn_purger(db.clone(), std::time::Duration::from_secs(3600));
