@@ -115,16 +115,20 @@ fn owner<T: IntoIden + Copy + 'static, C: IntoIden + Copy + 'static>(
         .to_owned()
 }
 
-async fn unique<T: IntoIden + Copy + 'static, C: IntoIden + Copy + 'static>(
+/// A unique key per user: provider ids are unique within one tenant only, so
+/// another tenant's id neither conflicts with nor reveals anything about yours.
+async fn unique_per_user<T: IntoIden + Copy + 'static, C: IntoIden + Copy + 'static>(
     m: &SchemaManager<'_>,
     name: &str,
     table: T,
+    user: C,
     col: C,
 ) -> Result<(), DbErr> {
     m.create_index(
         Index::create()
             .name(name)
             .table(table)
+            .col(user)
             .col(col)
             .unique()
             .to_owned(),
@@ -172,7 +176,14 @@ impl MigrationTrait for Migration {
         )
         .await?;
         // A provider session id names one session on the whole platform.
-        unique(m, "browser_sessions_session_id_key", S::Table, S::SessionId).await?;
+        unique_per_user(
+            m,
+            "browser_sessions_user_session_id_key",
+            S::Table,
+            S::UserId,
+            S::SessionId,
+        )
+        .await?;
         index(
             m,
             "browser_sessions_user_id_idx",
@@ -237,7 +248,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        unique(m, "browser_contexts_context_id_key", C::Table, C::ContextId).await?;
+        unique_per_user(
+            m,
+            "browser_contexts_user_context_id_key",
+            C::Table,
+            C::UserId,
+            C::ContextId,
+        )
+        .await?;
         index(
             m,
             "browser_contexts_user_id_idx",

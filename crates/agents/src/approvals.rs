@@ -24,7 +24,9 @@ use kernel::actor::Actor;
 use kernel::id::new_id;
 use kernel::page::{self, Page, Window};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -46,10 +48,16 @@ pub async fn request(
 ) -> Result<action_approval::Model, Error> {
     let now = agents.clock.now();
     let risk = risk::score(&action.action_type, &action.description, &action.params);
-    let timeout_action = match action.timeout_action.as_deref() {
+    let asked = match action.timeout_action.as_deref() {
         None => TimeoutAction::Reject,
         Some(text) => TimeoutAction::parse(text)
             .map_err(|_| Error::bad_input("timeoutAction", "must be reject or approve"))?,
+    };
+    // Silence never approves a high or critical action: only a human does.
+    let timeout_action = if risk.level >= RiskLevel::High {
+        TimeoutAction::Reject
+    } else {
+        asked
     };
     let automatic = risk.level == RiskLevel::Low;
     let status = if automatic {
@@ -163,6 +171,9 @@ pub(crate) enum Settler {
     Timeout,
     /// The expiry job, for a run that has ended: nothing to release.
     TimeoutOfEndedRun,
+    /// The run failed or was cancelled while the approval waited: it is
+    /// withdrawn (`expired`) at once, nothing to release.
+    RunEnded,
 }
 
 /// The caller's approval `id`.
@@ -347,6 +358,11 @@ pub(crate) async fn settle(
 ) -> Result<action_approval::Model, Error> {
     use action_approval::Column as A;
     let to = ApprovalStatus::parse(&approval.status)?.transition(to)?;
+    // Lock order: the execution row first, as the worker and the controls do.
+    agent_execution::Entity::find_by_id(approval.execution_id)
+        .lock_exclusive()
+        .one(db)
+        .await?;
     let mut update = action_approval::Entity::update_many()
         .col_expr(A::Status, Expr::value(to.as_str()))
         .col_expr(A::UpdatedAt, Expr::value(now))
@@ -362,6 +378,7 @@ pub(crate) async fn settle(
     update = match by {
         Settler::Owner => update.filter(A::ExpiresAt.gt(now)),
         Settler::Timeout | Settler::TimeoutOfEndedRun => update.filter(A::ExpiresAt.lte(now)),
+        Settler::RunEnded => update,
     };
     if update.exec(db).await?.rows_affected == 0 {
         return Err(Error::InvalidTransition(
@@ -373,6 +390,9 @@ pub(crate) async fn settle(
         Settler::Timeout | Settler::TimeoutOfEndedRun => {
             json!({ "approvalId": approval.id, "status": to.as_str(), "timeout": true })
         }
+        Settler::RunEnded => {
+            json!({ "approvalId": approval.id, "status": to.as_str(), "withdrawn": true })
+        }
     };
     events::emit(
         db,
@@ -383,13 +403,44 @@ pub(crate) async fn settle(
         now,
     )
     .await?;
-    if by != Settler::TimeoutOfEndedRun {
+    if !matches!(by, Settler::TimeoutOfEndedRun | Settler::RunEnded) {
         release_control(db, approval, to, by, now).await?;
     }
     action_approval::Entity::find_by_id(approval.id)
         .one(db)
         .await?
         .ok_or(Error::NotFound("approval"))
+}
+
+/// Withdraws the pending approvals of a run that is ending (failed or
+/// cancelled): each becomes `expired` at once with an `approval_answered`
+/// event marked `withdrawn`, so no one is asked to approve a dead run.
+/// Call it in the transaction that ends the run, before its final status.
+///
+/// # Errors
+/// Internal on database failure.
+pub(crate) async fn withdraw_pending(
+    db: &impl ConnectionTrait,
+    execution_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let pending = action_approval::Entity::find()
+        .filter(action_approval::Column::ExecutionId.eq(execution_id))
+        .filter(action_approval::Column::Status.eq(ApprovalStatus::Pending.as_str()))
+        .all(db)
+        .await?;
+    for approval in pending {
+        settle(
+            db,
+            &approval,
+            ApprovalStatus::Expired,
+            None,
+            Settler::RunEnded,
+            now,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Moves the run's control `awaiting_approval -> running` so the worker picks

@@ -295,7 +295,7 @@ impl NewBrowserSession {
 /// Records a session the provider started for the caller; it starts `active`.
 ///
 /// # Errors
-/// `CONFLICT` on `sessionId` when that provider session is recorded already.
+/// `CONFLICT` on `sessionId` when that provider session is recorded already by the caller.
 #[tracing::instrument(name = "browser.record_session", skip_all, err(level = "debug"))]
 pub async fn record_session(
     db: &impl ConnectionTrait,
@@ -725,7 +725,7 @@ fn usable_at(now: DateTime<Utc>) -> Condition {
 /// Creates a context for the caller, its storage sealed.
 ///
 /// # Errors
-/// `CONFLICT` on `contextId` when that provider context is recorded already.
+/// `CONFLICT` on `contextId` when that provider context is recorded already by the caller.
 #[tracing::instrument(name = "browser.create_context", skip_all, err(level = "debug"))]
 pub async fn create_context(
     db: &impl ConnectionTrait,

@@ -436,8 +436,15 @@ impl Job for PauseTimeoutJob {
         for row in rows {
             let id: Uuid = row.try_get("", "execution_id")?;
             let txn = self.db.begin().await?;
-            time_out(&txn, &self.agents, id, cutoff).await?;
-            txn.commit().await?;
+            match time_out(&txn, &self.agents, id, cutoff).await {
+                Ok(_) => txn.commit().await?,
+                // One run that cannot be failed must not hold up the others
+                // queued behind it; it is tried again at the next tick.
+                Err(err) => {
+                    txn.rollback().await?;
+                    tracing::warn!(execution_id = %id, error = %err, "pause timeout not applied");
+                }
+            }
         }
         Ok(())
     }

@@ -101,7 +101,12 @@ pub async fn expire_due(db: &DatabaseConnection, agents: &Agents) -> Result<Expi
                 }
                 // Another instance, or the owner, settled it first.
                 Err(err) if err.code() == Code::InvalidTransition => txn.rollback().await?,
-                Err(err) => return Err(err),
+                // One approval that cannot be settled must not hold up the
+                // others due behind it; it is tried again at the next tick.
+                Err(err) => {
+                    txn.rollback().await?;
+                    tracing::warn!(approval_id = %id, error = %err, "approval not expired");
+                }
             }
         }
         if (due.len() as u64) < BATCH || settled == 0 {

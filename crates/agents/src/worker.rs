@@ -764,8 +764,12 @@ async fn end_run(
     result: Option<Json>,
     error: Option<&str>,
 ) -> Result<agent_execution::Model, Error> {
-    move_status(db, agents, exec, to, error).await?;
     let now = agents.clock.now();
+    if to != ExecutionStatus::Completed {
+        // Nobody should be asked to approve a step of a run that has ended.
+        crate::approvals::withdraw_pending(db, exec.id, now).await?;
+    }
+    move_status(db, agents, exec, to, error).await?;
     let mut change = exec.clone().into_active_model();
     change.status = Set(to.as_str().to_owned());
     change.result = Set(result);

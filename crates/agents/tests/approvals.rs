@@ -9,7 +9,7 @@ use agents::approvals::{self, MAX_REASON, RejectionReason};
 use agents::expiry::{self, ApprovalExpiryJob, ExpiryReport};
 use agents::status::ApprovalStatus;
 use agents::{Agents, approvals::for_step};
-use approvals_common::{harmless, risky};
+use approvals_common::{harmless, moderate, risky};
 use chrono::Duration;
 use common::Fixture;
 use kernel::clock::{Clock, ManualClock, SharedClock};
@@ -267,7 +267,7 @@ async fn the_expiry_job_applies_reject_and_approve_timeout_actions() {
     let f = Fixture::new().await;
     let alice = f.subscribed_user("alice@example.com", 10, 5).await;
     let (rejecting_run, rejecting) = f.waiting(&alice, risky(None)).await;
-    let (approving_run, approving) = f.waiting(&alice, risky(Some("approve"))).await;
+    let (approving_run, approving) = f.waiting(&alice, moderate(Some("approve"))).await;
     f.clock.advance(Duration::minutes(5) - Duration::seconds(1));
     let report = expiry::expire_due(&f.t.db, &f.agents).await.unwrap();
     assert_eq!(report, ExpiryReport::default(), "nothing is due yet");
@@ -542,4 +542,29 @@ async fn approvals_through_graphql() {
         (code.as_deref(), field.as_deref()),
         (Some("BAD_USER_INPUT"), Some("id"))
     );
+}
+
+#[tokio::test]
+async fn silence_never_approves_a_high_or_critical_action() {
+    let f = Fixture::new().await;
+    let alice = f.subscribed_user("alice@example.com", 10, 5).await;
+    let (_, high) = f.waiting(&alice, risky(Some("approve"))).await;
+    assert_eq!(high.risk_level, "high");
+    assert_eq!(
+        high.timeout_action, "reject",
+        "only a human approves a high risk"
+    );
+    let (_, medium) = f.waiting(&alice, moderate(Some("approve"))).await;
+    assert_eq!(medium.risk_level, "medium");
+    assert_eq!(medium.timeout_action, "approve");
+    f.clock.advance(Duration::minutes(5));
+    let report = expiry::expire_due(&f.t.db, &f.agents).await.unwrap();
+    assert_eq!(
+        report,
+        ExpiryReport {
+            expired: 1,
+            approved: 1
+        }
+    );
+    assert_eq!(f.approval(high.id).await.status, "expired");
 }

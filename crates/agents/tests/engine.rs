@@ -437,6 +437,38 @@ mod approvals_protocol {
     }
 
     #[tokio::test]
+    async fn cancelling_a_run_awaiting_approval_withdraws_its_approval() {
+        let f = Fixture::new().await;
+        let alice = f.subscribed_user("alice@example.com", 10, 2).await;
+        let session = f.session(&alice, 10).await;
+        let run = start(&f, &alice, &session, risky()).await;
+        tick(&worker(&f)).await;
+        assert_eq!(approval_of(&f, run.id).await.status, "pending");
+
+        agents::controls::cancel(&f.t.db, &f.agents, &alice, run.id, None)
+            .await
+            .unwrap();
+        assert_eq!(execution(&f, run.id).await.status, "cancelled");
+        let approval = approval_of(&f, run.id).await;
+        assert_eq!(
+            approval.status, "expired",
+            "nobody is asked to approve a dead run"
+        );
+        let offered = agents::live::pending(&f.t.db, &alice, &f.agents.clock)
+            .await
+            .unwrap();
+        assert!(offered.is_empty(), "still offered: {offered:?}");
+        let log = events(&f, run.id).await;
+        let kinds: Vec<&str> = log.iter().map(|e| e.kind.as_str()).collect();
+        assert!(
+            kinds.ends_with(&["approval_answered", "status_changed"]),
+            "withdrawn before the final status: {kinds:?}"
+        );
+        let withdrawn = &log[log.len() - 2];
+        assert_eq!(withdrawn.payload["withdrawn"], json!(true));
+    }
+
+    #[tokio::test]
     async fn a_rejected_approval_fails_the_run_with_the_reason() {
         let f = Fixture::new().await;
         let alice = f.subscribed_user("alice@example.com", 10, 2).await;

@@ -14,8 +14,7 @@ pub struct Model {
     pub user_id: Uuid,
     /// The owner's reference for the client this context serves.
     pub client_id: Option<String>,
-    /// The provider's context id, unique on the platform.
-    #[sea_orm(unique)]
+    /// The provider's context id, unique per user.
     pub context_id: String,
     /// `strict` or `shared`.
     pub isolation_level: String,

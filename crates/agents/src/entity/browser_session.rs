@@ -11,8 +11,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub user_id: Uuid,
-    /// The provider's session id, unique on the platform.
-    #[sea_orm(unique)]
+    /// The provider's session id, unique per user.
     pub session_id: String,
     /// `active`, `completed`, `failed` or `expired`.
     pub status: String,

@@ -69,6 +69,16 @@ pub fn risky(timeout_action: Option<&str>) -> ApprovalNeeded {
     }
 }
 
+/// A medium-risk action (updating one record) with the given timeout action.
+pub fn moderate(timeout_action: Option<&str>) -> ApprovalNeeded {
+    ApprovalNeeded {
+        action_type: "update_record".into(),
+        description: "Update the lead's tag".into(),
+        params: json!({"id": 1, "tag": "warm"}),
+        timeout_action: timeout_action.map(str::to_owned),
+    }
+}
+
 /// A low-risk action (reading a page).
 pub fn harmless() -> ApprovalNeeded {
     ApprovalNeeded {
