@@ -21,6 +21,8 @@
 //! - inject: refused on a finished or cancelled run; one unconsumed
 //!   instruction at a time (`CONFLICT`); a paused run is resumed by it, a run
 //!   awaiting approval keeps waiting.
+//! - resume and inject extend the run's reservation (billing's
+//!   `reservation_ttl` from now): the owner is keeping the run alive.
 //!
 //! [`PauseTimeoutJob`] fails runs paused longer than `pause_timeout`.
 
@@ -142,7 +144,10 @@ pub async fn resume(
     let (exec, control) = take(db, actor, id).await?;
     refuse_finished(&exec, "resumed")?;
     match ControlState::parse(&control.control_state)? {
-        ControlState::Paused => resume_paused(db, agents, &exec).await,
+        ControlState::Paused => {
+            worker::keep_reservation(db, agents, &exec).await?;
+            resume_paused(db, agents, &exec).await
+        }
         ControlState::AwaitingApproval => {
             let waiting = pending_approval(db, &exec).await?;
             let named = waiting.map_or_else(String::new, |a| format!(" {}", a.id));
@@ -239,6 +244,7 @@ pub async fn inject(
     if stored == 0 {
         return Err(unconsumed());
     }
+    worker::keep_reservation(db, agents, &exec).await?;
     let payload = json!({
         "from": state.as_str(),
         "to": state.as_str(),

@@ -36,9 +36,12 @@
 //! # Billing
 //! The run's reservation is committed on completion and released on failure
 //! or cancel, for an [`Actor`] built from the run's owner ([`owner_actor`]):
-//! billing reads only its user id. A reservation the billing cleanup job
-//! already released (a run held past the reservation's lifetime) is left as
-//! it is and logged.
+//! billing reads only its user id. Every transaction that re-takes the run
+//! extends its reservation by billing's `reservation_ttl`
+//! ([`Billing::extend_reservation`](billing::settings::Billing::extend_reservation)),
+//! as do resume and inject, so a live run's reservation is never released by
+//! billing's period job. One released anyway (a run abandoned longer than the
+//! lifetime) is left as it is and logged.
 
 use crate::approvals;
 use crate::checkpoints;
@@ -241,7 +244,11 @@ impl AgentWorker {
         if write(db, &sql, values).await? == 0 {
             return Ok(None);
         }
-        Ok(agent_execution::Entity::find_by_id(id).one(db).await?)
+        let exec = agent_execution::Entity::find_by_id(id).one(db).await?;
+        if let Some(exec) = &exec {
+            keep_reservation(db, &self.agents, exec).await?;
+        }
+        Ok(exec)
     }
 
     /// One step of run `id`: see the module documentation.
@@ -439,6 +446,27 @@ impl AgentWorker {
             }
         }
     }
+}
+
+/// Keeps a live run's unsettled reservation from expiring: billing's period
+/// job releases only abandoned reservations, so every transaction that
+/// re-takes the run (and a resume or inject) moves its `expires_at` on by
+/// `reservation_ttl`. A reservation already settled is left as it is.
+///
+/// # Errors
+/// Internal on database failure.
+pub(crate) async fn keep_reservation(
+    db: &impl ConnectionTrait,
+    agents: &Agents,
+    exec: &agent_execution::Model,
+) -> Result<(), Error> {
+    if let Some(reservation) = exec.reservation_id {
+        agents
+            .billing
+            .extend_reservation(db, reservation, agents.clock.now())
+            .await?;
+    }
+    Ok(())
 }
 
 /// Writes what one step produced and applies its outcome, in the caller's transaction.

@@ -357,6 +357,69 @@ async fn a_tick_that_runs_out_of_time_hands_the_run_to_the_next_tick() {
     assert_eq!(thinking(&execution(&f, run.id).await).len(), 3);
 }
 
+#[tokio::test]
+async fn a_run_that_outlives_the_reservation_ttl_is_still_charged() {
+    use kernel::clock::Clock;
+    let f = Fixture::new().await;
+    // One concurrent agent: a released reservation would free the only slot.
+    let alice = f.subscribed_user("alice@example.com", 10, 1).await;
+    let session = f.session(&alice, 10).await;
+    let ttl = f.agents.billing.settings.reservation_ttl.0;
+    let step = chrono::Duration::minutes(25);
+    assert!(
+        step < f.agents.settings.pause_timeout,
+        "each pause stays under the timeout"
+    );
+    let run = start(&f, &alice, &session, thoughts(5)).await;
+    let started = f.clock.now();
+
+    // Play one step, paused by the owner while it is played; resume 25 min later.
+    let mut position = 0;
+    while f.clock.now() - started <= ttl {
+        let runner = Arc::new(ActingRunner::new(&f, &alice, (0, position), Act::Pause));
+        *runner.execution.lock().unwrap() = Some(run.id);
+        tick(&worker_with(&f, with_shared(&f, runner), "w")).await;
+        let held = execution(&f, run.id).await;
+        assert_eq!(held.status, "executing");
+        assert_eq!(held.step_index, position + 1, "one step per cycle");
+        assert_eq!(control(&f, run.id).await.control_state, "paused");
+        f.clock.advance(step);
+        agents::controls::resume(&f.t.db, &f.agents, &alice, run.id)
+            .await
+            .unwrap();
+        position += 1;
+    }
+    assert_eq!(position, 3, "75 minutes of pause/resume cycles");
+
+    // The period job at 75 min: the live run's reservation is not stale.
+    let job = billing::rollover::PeriodJob {
+        billing: f.agents.billing.clone(),
+        db: f.t.db.clone(),
+    };
+    run_once(&job).await.unwrap();
+    assert_eq!(reservation_status(&f, &run).await, "reserved");
+    assert_eq!(f.running_agents(alice.user_id).await, 1, "the slot is held");
+    let over_cap = f
+        .agents
+        .billing
+        .reserve_execution(&f.t.db, &alice, Default::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        over_cap.code(),
+        Code::LimitExceeded,
+        "no agent beyond the cap"
+    );
+
+    tick(&worker(&f)).await;
+    let run = execution(&f, run.id).await;
+    assert_eq!(run.status, "completed");
+    assert_eq!(thinking(&run).len(), 5);
+    assert_eq!(reservation_status(&f, &run).await, "committed");
+    assert_eq!(executions_used(&f, alice.user_id).await, 1, "still charged");
+    assert_eq!(f.running_agents(alice.user_id).await, 0);
+}
+
 mod approvals_protocol {
     use super::*;
 

@@ -37,6 +37,12 @@
 //! settlement answers `false` (a no-op); the other settlement of an already
 //! settled reservation is `INVALID_TRANSITION`. A reservation left unsettled
 //! past its `expires_at` (a crashed worker) is released by the period job.
+//!
+//! A holder keeps an unsettled reservation alive by extending it; only
+//! abandoned ones are released. [`Billing::extend_reservation`] moves a
+//! `reserved` row's `expires_at` to now + `reservation_ttl`, so work that runs
+//! longer than the TTL (a long run, pause/resume cycles) stays reserved, is
+//! charged when committed, and keeps its agent slot while it runs.
 
 use crate::settings::Billing;
 use chrono::{DateTime, Duration, Utc};
@@ -517,6 +523,31 @@ impl Billing {
             usage_delta(db, r.user_id, r.period_start, r.source, 1, peak_of).await?;
         }
         Ok(())
+    }
+
+    /// Keeps unsettled reservation `reservation_id` alive: its `expires_at`
+    /// moves to `now` + `reservation_ttl` (a conditional `UPDATE ... WHERE
+    /// status = 'reserved'`). Answers whether it moved: `false` for a settled
+    /// (or unknown) reservation, which stays as it is.
+    ///
+    /// # Errors
+    /// Internal on database failure.
+    pub async fn extend_reservation(
+        &self,
+        db: &impl ConnectionTrait,
+        reservation_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let moved = exec(
+            db,
+            "UPDATE usage_reservations SET expires_at = ? WHERE id = ? AND status = 'reserved'",
+            vec![
+                (now + self.settings.reservation_ttl.0).into(),
+                reservation_id.into(),
+            ],
+        )
+        .await?;
+        Ok(moved == 1)
     }
 
     /// Marks `reservation_id` committed: the work happened and the execution stays used.

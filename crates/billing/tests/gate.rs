@@ -599,6 +599,49 @@ async fn rollover_releases_reservations_a_crashed_worker_left() {
 }
 
 #[tokio::test]
+async fn an_extended_reservation_outlives_its_first_expiry_and_is_released_after_the_new_one() {
+    let f = Fixture::new().await;
+    let tier = f.tier(1, 100, None).await;
+    let ada = f.subscribed_user("ada@x.com", tier).await;
+    let r = f
+        .billing
+        .reserve_execution(&f.t.db, &ada, req())
+        .await
+        .unwrap();
+    assert_eq!(r.expires_at, f.clock.now() + Duration::hours(1));
+    f.clock.advance(Duration::minutes(50));
+    assert!(
+        f.billing
+            .extend_reservation(&f.t.db, r.id, f.clock.now())
+            .await
+            .unwrap()
+    );
+
+    // Past the first expiry, before the new one (50 min + 1 h): still held.
+    f.clock.advance(Duration::minutes(20));
+    let report = f.billing.run_period_job(&f.t.db).await.unwrap();
+    assert_eq!(report.released, 0);
+    assert_eq!(f.count_reservations(ada.user_id, "reserved").await, 1);
+    let s = f.subscription(ada.user_id).await;
+    assert_eq!((s.used, s.running_agents), (1, 1));
+
+    // Past the new expiry without another extension: abandoned, released.
+    f.clock.advance(Duration::minutes(41));
+    let report = f.billing.run_period_job(&f.t.db).await.unwrap();
+    assert_eq!(report.released, 1);
+    assert_eq!(f.count_reservations(ada.user_id, "released").await, 1);
+    let s = f.subscription(ada.user_id).await;
+    assert_eq!((s.used, s.running_agents), (0, 0));
+    assert!(
+        !f.billing
+            .extend_reservation(&f.t.db, r.id, f.clock.now())
+            .await
+            .unwrap(),
+        "a settled reservation is not extended"
+    );
+}
+
+#[tokio::test]
 async fn rollover_ends_a_subscription_set_to_cancel_at_period_end() {
     let f = Fixture::new().await;
     let tier = f.tier(5, 100, None).await;
