@@ -46,6 +46,7 @@ pub enum AgentExecutions {
     DurationMs,
     ReservationId,
     ResumedFromCheckpointId,
+    RootExecutionId,
     Attempt,
     ClaimedBy,
     ClaimExpiresAt,
@@ -257,6 +258,8 @@ impl MigrationTrait for Migration {
                 .col(big_integer_null(E::DurationMs))
                 .col(uuid_null(E::ReservationId))
                 .col(uuid_null(E::ResumedFromCheckpointId))
+                // The first run of the lineage; a fresh run names itself.
+                .col(uuid(E::RootExecutionId))
                 .col(integer(E::Attempt).default(1))
                 .col(string_len_null(E::ClaimedBy, 100))
                 .col(timestamp_with_time_zone_null(E::ClaimExpiresAt))
@@ -291,6 +294,14 @@ impl MigrationTrait for Migration {
             "agent_executions_user_id_idx",
             E::Table,
             &[E::UserId, E::Id],
+        )
+        .await?;
+        // Resuming a checkpoint: the live attempts of one lineage.
+        index(
+            m,
+            "agent_executions_root_execution_id_idx",
+            E::Table,
+            &[E::RootExecutionId, E::Status],
         )
         .await?;
         // The worker's claim scan: unfinished runs by status.

@@ -4,18 +4,26 @@
 //! Resuming ([`resume_from_checkpoint`]) never revives the old run: it starts
 //! a new attempt (a new execution in the same session, with the same task and
 //! plan) at the saved `(phase_index, step_index)`, through the usage gate like
-//! any start. Rules:
+//! any start. Every execution names the root of its lineage
+//! (`root_execution_id`: a fresh run is its own root, an attempt inherits the
+//! root of the run it resumes), so a chain of resumes (A, then B from a
+//! checkpoint of A, then C from a checkpoint of B) is one lineage playing one
+//! task. Rules:
 //! - only a checkpoint that `can_resume` and has not expired;
 //! - only of a run that ended `failed` or `cancelled` (a live run cannot be
 //!   resumed in parallel, a completed one has nothing left to do);
-//! - at most one attempt resumed from a run at a time: while an attempt
-//!   started from any checkpoint of that run is live (or completed the work),
-//!   resuming again is refused; once it has failed or been cancelled, the same
-//!   checkpoint may be resumed again, and `resume_count` counts every attempt.
+//! - never two live attempts of one lineage: while any execution of the
+//!   lineage (the root or any attempt, whichever checkpoint it was resumed
+//!   from) is live, or has completed the work, resuming any checkpoint of the
+//!   lineage is refused; once they have all failed or been cancelled, any of
+//!   its checkpoints may be resumed again, and `resume_count` counts every
+//!   attempt.
 //!
-//! The old run's row is locked while the new attempt is written, so two
-//! concurrent resumes start exactly one attempt; the other sees it and is
-//! `INVALID_TRANSITION`, the same answer as a resume sent after it.
+//! The lineage's root row is locked while the new attempt is written
+//! (execution rows before control rows, like every other writer), so two
+//! concurrent resumes of the same lineage, from the same checkpoint or not,
+//! start exactly one attempt; the other sees it and is `INVALID_TRANSITION`,
+//! the same answer as a resume sent after it.
 
 use crate::entity::{agent_execution, execution_checkpoint};
 use crate::events::{self, EventKind};
@@ -30,7 +38,7 @@ use kernel::page::{self, Page, Window};
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter,
-    QuerySelect, QueryTrait, Set,
+    QuerySelect, Set,
 };
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
@@ -175,7 +183,7 @@ pub async fn create_manual(
 /// # Errors
 /// `NOT_FOUND` for another user's checkpoint; `INVALID_TRANSITION` when the
 /// checkpoint cannot be resumed, has expired, its run did not end `failed` or
-/// `cancelled`, or an attempt resumed from that run is live or completed; the
+/// `cancelled`, or an execution of its lineage is live or completed; the
 /// usage gate's `LIMIT_EXCEEDED`; internal on database failure. Call it
 /// inside a transaction: a refusal after the gate rolls back with it.
 #[tracing::instrument(skip(db, agents, actor), err)]
@@ -197,10 +205,10 @@ pub async fn resume_from_checkpoint(
             "this checkpoint has expired".to_owned(),
         ));
     }
-    // Locked until the caller commits: concurrent resumes of this run queue here.
+    // Read without a lock: a failed or cancelled run never changes again, and
+    // a live one is refused either way.
     let old = agent_execution::Entity::find_by_id(checkpoint.execution_id)
         .filter(agent_execution::Column::UserId.eq(actor.user_id))
-        .lock_exclusive()
         .one(db)
         .await?
         .ok_or(Error::NotFound("checkpoint"))?;
@@ -210,7 +218,15 @@ pub async fn resume_from_checkpoint(
             "only a failed or cancelled execution can be resumed; this one is {status}"
         )));
     }
-    refuse_when_an_attempt_is_live(db, old.id).await?;
+    // Locked until the caller commits: concurrent resumes of any run of this
+    // lineage queue here.
+    agent_execution::Entity::find_by_id(old.root_execution_id)
+        .filter(agent_execution::Column::UserId.eq(actor.user_id))
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("checkpoint"))?;
+    refuse_when_the_lineage_is_live(db, old.root_execution_id).await?;
     let plan = old.plan.as_ref().map(Plan::from_json).transpose()?;
     let req = StartExecution::parse(old.session_id, old.task_description.clone(), plan)?;
     let at = StartAt {
@@ -218,33 +234,30 @@ pub async fn resume_from_checkpoint(
         step_index: checkpoint.step_index,
         attempt: old.attempt + 1,
         resumed_from_checkpoint_id: Some(checkpoint.id),
+        root_execution_id: Some(old.root_execution_id),
     };
     let attempt = executions::start_at(db, agents, actor, req, at).await?;
     count_resume(db, &checkpoint, now).await?;
     Ok(attempt)
 }
 
-/// Refuses while an attempt resumed from any checkpoint of `execution_id` is
-/// live or completed.
-async fn refuse_when_an_attempt_is_live(
+/// Refuses while any execution of the lineage rooted at `root_id` (the root
+/// itself or any attempt, however far down the chain of checkpoints) is live
+/// or completed.
+async fn refuse_when_the_lineage_is_live(
     db: &impl ConnectionTrait,
-    execution_id: Uuid,
+    root_id: Uuid,
 ) -> Result<(), Error> {
     use agent_execution::Column as E;
-    let checkpoints_of_run = execution_checkpoint::Entity::find()
-        .select_only()
-        .column(execution_checkpoint::Column::Id)
-        .filter(execution_checkpoint::Column::ExecutionId.eq(execution_id))
-        .into_query();
     let blocking = agent_execution::Entity::find()
-        .filter(E::ResumedFromCheckpointId.in_subquery(checkpoints_of_run))
+        .filter(E::RootExecutionId.eq(root_id))
         .filter(E::Status.is_not_in(RESUMABLE.map(ExecutionStatus::as_str)))
         .one(db)
         .await?;
     match blocking {
         None => Ok(()),
         Some(attempt) => Err(Error::InvalidTransition(format!(
-            "attempt {} resumed from this execution is {}",
+            "attempt {} of this execution's lineage is {}",
             attempt.attempt, attempt.status
         ))),
     }

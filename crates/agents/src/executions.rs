@@ -57,6 +57,9 @@ pub struct StartAt {
     pub attempt: i32,
     /// The checkpoint resumed from.
     pub resumed_from_checkpoint_id: Option<Uuid>,
+    /// The root of the resumed run's lineage; `None` for a fresh run, whose
+    /// root is itself.
+    pub root_execution_id: Option<Uuid>,
 }
 
 /// Reserves an execution for the caller and writes the run `pending`.
@@ -107,8 +110,9 @@ pub async fn start_at(
         .reserve_execution(db, actor, ReserveExecution::default())
         .await?;
     let now = agents.clock.now();
+    let id = new_id();
     let execution = agent_execution::ActiveModel {
-        id: Set(new_id()),
+        id: Set(id),
         session_id: Set(req.session_id),
         user_id: Set(actor.user_id),
         task_description: Set(req.task),
@@ -124,6 +128,7 @@ pub async fn start_at(
         duration_ms: Set(None),
         reservation_id: Set(Some(reservation.id)),
         resumed_from_checkpoint_id: Set(at.resumed_from_checkpoint_id),
+        root_execution_id: Set(at.root_execution_id.unwrap_or(id)),
         attempt: Set(at.attempt.max(1)),
         claimed_by: Set(None),
         claim_expires_at: Set(None),

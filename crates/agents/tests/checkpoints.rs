@@ -338,3 +338,60 @@ async fn checkpoints_through_graphql() {
     assert_eq!(data["resumeFromCheckpoint"]["status"], json!("PENDING"));
     assert_eq!(data["resumeFromCheckpoint"]["currentPhaseIndex"], json!(1));
 }
+
+#[tokio::test]
+async fn no_two_attempts_of_one_lineage_are_live_through_a_chain_of_checkpoints() {
+    let f = Fixture::new().await;
+    let alice = f.subscribed_user("alice@example.com", 10, 5).await;
+    // A fails with cA; resuming cA starts B; B fails with cB.
+    let a = f.failed_run(&alice, 0, 1).await;
+    let c_a = error_checkpoint(&f, &a).await;
+    let b = checkpoints::resume_from_checkpoint(&f.t.db, &f.agents, &alice, c_a.id)
+        .await
+        .unwrap();
+    let b = f.end_run(&alice, &b, "failed", 0, 2).await;
+    let c_b = error_checkpoint(&f, &b).await;
+    // Resuming cA again is allowed (B ended) and starts B2.
+    let b2 = checkpoints::resume_from_checkpoint(&f.t.db, &f.agents, &alice, c_a.id)
+        .await
+        .unwrap();
+    assert_eq!(b2.status, "pending");
+    assert_eq!(a.root_execution_id, a.id, "a fresh run is its own root");
+    assert_eq!((b.root_execution_id, b2.root_execution_id), (a.id, a.id));
+    let before = executions(&f).await;
+    let err = checkpoints::resume_from_checkpoint(&f.t.db, &f.agents, &alice, c_b.id)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Code::InvalidTransition,
+        "B2 replays A's task: no other attempt of A's lineage may start"
+    );
+    assert_eq!(executions(&f).await, before);
+    assert_eq!(f.checkpoint(c_b.id).await.resume_count, 0);
+    assert_eq!(
+        f.running_agents(alice.user_id).await,
+        1,
+        "only B2's reservation"
+    );
+
+    f.end_run(&alice, &b2, "failed", 0, 1).await;
+    let c = checkpoints::resume_from_checkpoint(&f.t.db, &f.agents, &alice, c_b.id)
+        .await
+        .expect("no attempt of the lineage is live any more");
+    assert_eq!(c.attempt, 3, "B's attempt + 1");
+    assert_eq!(
+        c.root_execution_id, a.id,
+        "the root is inherited down the chain"
+    );
+    assert_eq!((c.current_phase_index, c.step_index), (0, 2));
+    assert_eq!(f.checkpoint(c_b.id).await.resume_count, 1);
+    let err = checkpoints::resume_from_checkpoint(&f.t.db, &f.agents, &alice, c_a.id)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Code::InvalidTransition,
+        "C is live: resuming the root's checkpoint waits for it too"
+    );
+}

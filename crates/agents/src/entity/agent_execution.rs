@@ -30,6 +30,9 @@ pub struct Model {
     pub duration_ms: Option<i64>,
     pub reservation_id: Option<Uuid>,
     pub resumed_from_checkpoint_id: Option<Uuid>,
+    /// The first run of this lineage (the run every attempt resumes, directly
+    /// or through a chain of checkpoints); a fresh run's own `id`.
+    pub root_execution_id: Uuid,
     pub attempt: i32,
     pub claimed_by: Option<String>,
     pub claim_expires_at: Option<DateTimeUtc>,

@@ -87,8 +87,9 @@ impl Api {
         let rows: Vec<agent_execution::ActiveModel> = sessions
             .iter()
             .flat_map(|s| std::iter::repeat_n(*s, n))
-            .map(|session_id| agent_execution::ActiveModel {
-                id: Set(new_id()),
+            .map(|session_id| (session_id, new_id()))
+            .map(|(session_id, id)| agent_execution::ActiveModel {
+                id: Set(id),
                 session_id: Set(session_id),
                 user_id: Set(owner),
                 task_description: Set("Fixture task".into()),
@@ -104,6 +105,7 @@ impl Api {
                 duration_ms: Set(None),
                 reservation_id: Set(None),
                 resumed_from_checkpoint_id: Set(None),
+                root_execution_id: Set(id),
                 attempt: Set(1),
                 claimed_by: Set(None),
                 claim_expires_at: Set(None),
