@@ -351,3 +351,17 @@ async fn the_served_schema_accepts_the_three_level_sessions_page_of_the_issue() 
     assert_eq!(nodes.len(), 1, "within the complexity limit: {body}");
     assert_eq!(nodes[0]["executions"]["nodes"], json!([]));
 }
+
+#[actix_web::test]
+async fn negative_page_sizes_on_agent_lists_are_refused_not_a_crash() {
+    let app = spawn_app().await;
+    let token = app.register("hostile@example.com").await;
+    for field in ["actionApprovals", "browserSessions", "knowledgeEntries"] {
+        let query = format!("{{ {field}(first: -1, last: -1) {{ nodes {{ id }} }} }}");
+        let body = app.gql(&query, Some(&token)).await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{field}: {body}"
+        );
+    }
+}

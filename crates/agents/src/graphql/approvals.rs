@@ -28,9 +28,7 @@ pub struct ApprovalQuery;
 #[Object]
 impl ApprovalQuery {
     /// The caller's action approvals, newest first, optionally of one status.
-    #[graphql(
-        complexity = "first.unwrap_or(20).max(last.unwrap_or(0)) as usize * child_complexity + 1"
-    )]
+    #[graphql(complexity = "super::loaders::list_complexity(first, last, child_complexity)")]
     async fn action_approvals(
         &self,
         ctx: &Context<'_>,
@@ -57,9 +55,7 @@ impl ApprovalQuery {
     }
 
     /// The checkpoints of one of the caller's executions, newest first.
-    #[graphql(
-        complexity = "first.unwrap_or(20).max(last.unwrap_or(0)) as usize * child_complexity + 1"
-    )]
+    #[graphql(complexity = "super::loaders::list_complexity(first, last, child_complexity)")]
     async fn execution_checkpoints(
         &self,
         ctx: &Context<'_>,

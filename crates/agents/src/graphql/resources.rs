@@ -145,9 +145,7 @@ pub struct ResourceQuery;
 impl ResourceQuery {
     /// The caller's browser sessions, newest first, of one status if given
     /// (an active session past its deadline counts as `EXPIRED`).
-    #[graphql(
-        complexity = "first.unwrap_or(20).max(last.unwrap_or(0)) as usize * child_complexity + 1"
-    )]
+    #[graphql(complexity = "super::loaders::list_complexity(first, last, child_complexity)")]
     async fn browser_sessions(
         &self,
         ctx: &Context<'_>,
@@ -175,9 +173,7 @@ impl ResourceQuery {
 
     /// The caller's browser contexts, newest first, without their storage;
     /// with `usableOnly`, only active ones not past their deadline.
-    #[graphql(
-        complexity = "first.unwrap_or(20).max(last.unwrap_or(0)) as usize * child_complexity + 1"
-    )]
+    #[graphql(complexity = "super::loaders::list_complexity(first, last, child_complexity)")]
     async fn browser_contexts(
         &self,
         ctx: &Context<'_>,
@@ -236,9 +232,7 @@ impl ResourceQuery {
     }
 
     /// The caller's generated projects, newest first: of `status`, or all but deleted ones.
-    #[graphql(
-        complexity = "first.unwrap_or(20).max(last.unwrap_or(0)) as usize * child_complexity + 1"
-    )]
+    #[graphql(complexity = "super::loaders::list_complexity(first, last, child_complexity)")]
     async fn generated_projects(
         &self,
         ctx: &Context<'_>,
@@ -268,9 +262,7 @@ impl ResourceQuery {
 
     /// The caller's knowledge entries, newest first, of one category if
     /// given; active ones only unless `activeOnly` is false (null counts as true).
-    #[graphql(
-        complexity = "first.unwrap_or(20).max(last.unwrap_or(0)) as usize * child_complexity + 1"
-    )]
+    #[graphql(complexity = "super::loaders::list_complexity(first, last, child_complexity)")]
     #[allow(clippy::too_many_arguments)]
     async fn knowledge_entries(
         &self,
