@@ -182,6 +182,7 @@ pub fn build_schema_with_services(
     .data(keys)
     .data(mailer)
     .extension(Protect(Limits::default()))
+    .extension(kernel::tx::AwaitRollbacks)
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
     .limit_recursive_depth(32)

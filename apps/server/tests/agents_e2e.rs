@@ -365,3 +365,57 @@ async fn negative_page_sizes_on_agent_lists_are_refused_not_a_crash() {
         );
     }
 }
+
+/// The served schema rolls a refused mutation back before it answers: the
+/// execution row `resumeExecution` locked before refusing is free for
+/// another instance the moment the answer is out (PostgreSQL; SQLite has
+/// no row locks), and the run is claimable.
+#[actix_web::test]
+async fn the_served_schema_releases_a_refused_mutations_locks_before_it_answers() {
+    let app = spawn_app().await;
+    let token = app.register("owner@example.com").await;
+    let actor = app
+        .state
+        .auth
+        .authenticate(&app.db.db, &token)
+        .await
+        .unwrap();
+    let q = format!(
+        r#"mutation {{ subscribe(input: {{tierId: "{STARTER_ID}", frequency: MONTHLY}}) {{ status }} }}"#
+    );
+    data(&app.gql(&q, Some(&token)).await, "subscribe");
+    let body = app
+        .gql(
+            r#"mutation { createAgentSession(input: {name: "Locks"}) { id } }"#,
+            Some(&token),
+        )
+        .await;
+    let session = data(&body, "createAgentSession")["id"].clone();
+    let start = json!({
+        "query": "mutation($i: StartExecutionInput!) { startExecution(input: $i) { id } }",
+        "variables": { "i": { "sessionId": session, "task": "t",
+            "plan": [{ "name": "p", "steps": [{ "finish": { "result": 1 } }] }] } }
+    });
+    let (_, body) = app.post_json(start, Some(&token)).await;
+    let run = data(&body, "startExecution")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run_id = uuid::Uuid::parse_str(&run).unwrap();
+
+    let resume = format!(r#"mutation {{ resumeExecution(id: "{run}") {{ state }} }}"#);
+    let answer = app
+        .state
+        .schema
+        .execute(async_graphql::Request::new(resume).data(actor))
+        .await;
+    let code = answer.errors[0].extensions.as_ref().unwrap().get("code");
+    assert_eq!(
+        code.map(ToString::to_string).as_deref(),
+        Some("\"INVALID_TRANSITION\""),
+        "a running run is not resumable"
+    );
+    if let Some(free) = app.db.row_lockable_elsewhere("agent_executions", run_id) {
+        assert!(free, "the refused mutation still held the execution row");
+    }
+}

@@ -519,6 +519,7 @@ mod graphql {
         Schema::build(Q, ExecutionMutation, EmptySubscription)
             .data(f.t.db.clone())
             .data(f.agents.clone())
+            .extension(kernel::tx::AwaitRollbacks)
             .finish()
     }
 
@@ -621,6 +622,33 @@ mod graphql {
         assert_eq!(token_rows(&f, uuid).await, 1);
         let (_, code) = run(&s, &alice, CANCEL, json!({ "id": id })).await;
         assert_eq!(code.as_deref(), Some("INVALID_TRANSITION"));
+    }
+
+    /// A refused mutation that had locked the execution row (`take` locks it
+    /// before the rules refuse) has released the lock when it answers, so
+    /// the worker's `SKIP LOCKED` claim right after does not pass the run
+    /// over. Without `AwaitRollbacks` the driver only queues the rollback
+    /// and this fails on PostgreSQL every time.
+    #[tokio::test]
+    async fn a_refused_control_has_released_the_execution_row_when_it_answers() {
+        let f = Fixture::new().await;
+        let alice = f.subscribed_user("alice@example.com", 10, 2).await;
+        let session = f.session(&alice, 10).await;
+        let run_ = start(&f, &alice, &session, thoughts(1)).await;
+        let s = schema(&f);
+        let (_, code) = run(&s, &alice, RESUME, json!({ "id": run_.id.to_string() })).await;
+        assert_eq!(
+            code.as_deref(),
+            Some("INVALID_TRANSITION"),
+            "running: not resumable"
+        );
+        if let Some(free) = f.t.row_lockable_elsewhere("agent_executions", run_.id) {
+            assert!(free, "the refused resume still held the execution row");
+        }
+        let claimed = agents::worker::claim(&f.t.db, &f.agents, "w")
+            .await
+            .unwrap();
+        assert_eq!(claimed, [run_.id]);
     }
 
     #[tokio::test]

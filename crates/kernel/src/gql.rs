@@ -4,7 +4,7 @@ use crate::actor::Actor;
 use crate::audit::{AuditRecord, AuditSink};
 use crate::error::{Error, ResultExt};
 use crate::request::{ClientInfo, current_request_id};
-use crate::tx::Tx;
+use crate::tx::{Abandoned, Tx};
 use async_graphql::Context;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use std::sync::Arc;
@@ -77,6 +77,6 @@ impl ContextExt for Context<'_> {
             };
             (sink.clone(), record)
         });
-        Ok(Tx::new(txn, audit))
+        Ok(Tx::new(txn, audit).abandon_into(self.data_opt::<Abandoned>()))
     }
 }

@@ -74,6 +74,50 @@ impl TestDb {
         self.statements.store(0, Ordering::SeqCst);
     }
 
+    /// Whether another server instance could lock row `id` of `table` right
+    /// now without waiting (`FOR UPDATE NOWAIT` on a pool of its own), asked
+    /// while the calling thread is blocked, so that none of the caller's
+    /// runtime's tasks, such as a pool's spawned release of a dropped
+    /// transaction, runs meanwhile. `None` on SQLite, which has no row locks.
+    ///
+    /// # Panics
+    /// When PostgreSQL cannot be reached or the row does not exist.
+    pub fn row_lockable_elsewhere(&self, table: &str, id: uuid::Uuid) -> Option<bool> {
+        use sea_orm::TransactionTrait;
+        self.postgres.as_ref()?;
+        let sql = format!("SELECT id FROM {table} WHERE id = $1 FOR UPDATE NOWAIT");
+        Some(std::thread::scope(|s| {
+            s.spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime for the probe");
+                rt.block_on(async {
+                    let pool = self.another_pool().await.expect("PostgreSQL");
+                    let txn = pool.begin().await.expect("begin the probe");
+                    let got = txn
+                        .query_one_raw(Statement::from_sql_and_values(
+                            sea_orm::DbBackend::Postgres,
+                            &sql,
+                            [id.into()],
+                        ))
+                        .await;
+                    let _ = txn.rollback().await;
+                    let _ = pool.close().await;
+                    match got {
+                        Ok(row) => {
+                            assert!(row.is_some(), "no row {id} in {table}");
+                            true
+                        }
+                        Err(_) => false,
+                    }
+                })
+            })
+            .join()
+            .expect("the probe thread")
+        }))
+    }
+
     /// True when the tests run on PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         matches!(self.db.get_database_backend(), sea_orm::DbBackend::Postgres)
