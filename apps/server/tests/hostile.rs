@@ -178,3 +178,144 @@ async fn introspection_can_be_switched_off() {
     let body = open.gql("{ __schema { queryType { name } } }", None).await;
     assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
 }
+
+/// Every paged field in the schema, wherever it sits, with `first: -1` and
+/// `last: -1`: the validator's page cost must not overflow (a debug build
+/// panicked on it), and the document is answered, never a crash. Fields
+/// are found by introspection, so a new list is covered the day it lands.
+#[actix_web::test]
+async fn negative_page_sizes_on_every_paged_field_are_answered_not_a_crash() {
+    let app = spawn_app().await;
+    let token = app.register("pager@example.com").await;
+    let body = app
+        .gql(
+            "{ __schema { queryType { name } types { name kind fields { name \
+             args { name defaultValue type { kind name ofType { kind name } } } \
+             type { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }",
+            Some(&token),
+        )
+        .await;
+    let types = body["data"]["__schema"]["types"].as_array().unwrap();
+    let by_name = |name: &str| types.iter().find(|t| t["name"] == name);
+    // The named type under NON_NULL/LIST wrappers.
+    fn named(t: &serde_json::Value) -> (&str, &str) {
+        let mut t = t;
+        while t["name"].is_null() {
+            t = &t["ofType"];
+        }
+        (t["kind"].as_str().unwrap(), t["name"].as_str().unwrap())
+    }
+    // Arguments for a field: -1 for the page sizes, a dummy for each other
+    // required scalar; `None` when a required argument is not a scalar.
+    fn arguments(field: &serde_json::Value) -> Option<String> {
+        let mut out = Vec::new();
+        for arg in field["args"].as_array().unwrap() {
+            let name = arg["name"].as_str().unwrap();
+            if name == "first" || name == "last" {
+                out.push(format!("{name}: -1"));
+            } else if arg["type"]["kind"] == "NON_NULL" && arg["defaultValue"].is_null() {
+                let value = match named(&arg["type"]) {
+                    ("SCALAR", "ID") => "\"00000000-0000-7000-8000-000000000000\"",
+                    ("SCALAR", "String") => "\"x\"",
+                    ("SCALAR", "Int") => "1",
+                    ("SCALAR", "Boolean") => "true",
+                    _ => return None,
+                };
+                out.push(format!("{name}: {value}"));
+            }
+        }
+        Some(if out.is_empty() {
+            String::new()
+        } else {
+            format!("({})", out.join(", "))
+        })
+    }
+
+    // Walk from Query, three object levels down, collecting a document for
+    // each field that takes `first`.
+    let mut documents = Vec::new();
+    let mut frontier = vec![(String::new(), 0usize, "Query".to_owned())];
+    while let Some((path, depth, type_name)) = frontier.pop() {
+        let Some(t) = by_name(&type_name) else {
+            continue;
+        };
+        for field in t["fields"].as_array().into_iter().flatten() {
+            let (kind, target) = named(&field["type"]);
+            if kind != "OBJECT" || field["name"].as_str().unwrap().starts_with("__") {
+                continue;
+            }
+            let Some(args) = arguments(field) else {
+                continue;
+            };
+            let selection = format!("{} {}{}", path, field["name"].as_str().unwrap(), args);
+            let paged = field["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["name"] == "first");
+            if paged {
+                // A selection that costs something: `__typename` alone is free
+                // and would hide an overflow.
+                let leaf = by_name(target)
+                    .and_then(|t| t["fields"].as_array())
+                    .and_then(|fields| {
+                        fields.iter().find(|f| {
+                            let (k, _) = named(&f["type"]);
+                            f["args"].as_array().is_some_and(Vec::is_empty)
+                                && (k == "OBJECT" || k == "SCALAR" || k == "ENUM")
+                        })
+                    })
+                    .map(|f| {
+                        let name = f["name"].as_str().unwrap();
+                        match named(&f["type"]).0 {
+                            "OBJECT" => format!("{name} {{ __typename }}"),
+                            _ => name.to_owned(),
+                        }
+                    })
+                    .unwrap_or_else(|| "__typename".to_owned());
+                // The field's own brace, one per ancestor field, the document's.
+                let close = "}".repeat(depth + 2);
+                documents.push((format!("{{{selection} {{ {leaf} {close}"), depth == 0));
+            }
+            if depth < 3 {
+                frontier.push((format!("{selection} {{"), depth + 1, target.to_owned()));
+            }
+        }
+    }
+    let names: Vec<_> = documents.iter().map(|(d, _)| d.as_str()).collect();
+    for wanted in [
+        "agentSessions(",
+        "creditLedger(",
+        "apiKeys(",
+        " users(",
+        " members(",
+        "toolExecutions(",
+    ] {
+        assert!(
+            names.iter().any(|d| d.contains(wanted)),
+            "the walk found no {wanted} among {names:#?}"
+        );
+    }
+    for (document, at_root) in &documents {
+        let body = app.gql(document, Some(&token)).await;
+        if body["errors"].is_null() {
+            // Only a field under a parent that does not exist resolves at all.
+            assert!(!body["data"].is_null(), "{document}: {body}");
+            continue;
+        }
+        // A root page is refused for its size. Below the root, the parent
+        // (a made-up id, or `admin` for a non-admin) is refused first: the
+        // validator priced the page before either.
+        if *at_root {
+            assert_eq!(code(&body), "BAD_USER_INPUT", "{document}: {body}");
+        } else {
+            assert!(
+                ["BAD_USER_INPUT", "NOT_FOUND", "FORBIDDEN"].contains(&code(&body)),
+                "{document}: {body}"
+            );
+        }
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(!message.contains("syntax error"), "{document}: {message}");
+    }
+    app.assert_alive().await;
+}

@@ -20,6 +20,28 @@ pub const DEFAULT_PAGE_SIZE: i32 = 20;
 /// The largest page a client may ask for.
 pub const MAX_PAGE_SIZE: i32 = 100;
 
+/// The validator's cost of an edge page: `first` (clamped to the page limit,
+/// so a bad value reaches the resolver's `BAD_USER_INPUT` instead of
+/// overflowing here) times its selection.
+pub fn edge_complexity(first: Option<i32>, child_complexity: usize) -> usize {
+    clamped_size(first)
+        .saturating_mul(child_complexity)
+        .saturating_add(1)
+}
+
+/// The validator's cost of a root list page: the larger of `first` and
+/// `last` (each clamped like [`edge_complexity`]'s) times its selection.
+pub fn list_complexity(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+    clamped_size(first)
+        .max(clamped_size(last.or(Some(0))))
+        .saturating_mul(child_complexity)
+        .saturating_add(1)
+}
+
+fn clamped_size(size: Option<i32>) -> usize {
+    usize::try_from(size.unwrap_or(DEFAULT_PAGE_SIZE).clamp(0, MAX_PAGE_SIZE)).unwrap_or(0)
+}
+
 /// The connection arguments as the client sent them.
 #[derive(Debug, Default, Clone)]
 pub struct PageArgs {
@@ -186,6 +208,41 @@ impl<M> Page<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_costs_clamp_any_size_and_never_overflow() {
+        let sizes = [
+            None,
+            Some(i32::MIN),
+            Some(-1),
+            Some(0),
+            Some(7),
+            Some(101),
+            Some(i32::MAX),
+        ];
+        for first in sizes {
+            for last in sizes {
+                for child in [0, 1, 3, usize::MAX] {
+                    let cost = list_complexity(first, last, child);
+                    assert!(cost >= 1, "{first:?} {last:?} {child}");
+                    let _ = edge_complexity(first, child);
+                }
+            }
+        }
+        assert_eq!(list_complexity(None, None, 3), 61, "twenty rows by default");
+        assert_eq!(
+            list_complexity(Some(-5), Some(-5), 3),
+            1,
+            "a negative size costs nothing"
+        );
+        assert_eq!(
+            list_complexity(Some(5), Some(500), 3),
+            301,
+            "clamped to the page limit"
+        );
+        assert_eq!(edge_complexity(Some(10), 4), 41);
+        assert_eq!(list_complexity(Some(1), None, usize::MAX), usize::MAX);
+    }
 
     #[test]
     fn default_page_is_twenty_newest_first() {

@@ -157,26 +157,7 @@ fn new_loader(db: &DatabaseConnection) -> DataLoader<AgentsLoader> {
     DataLoader::new(loader, spawn_batch(asked)).max_batch_size(MAX_BATCH_KEYS)
 }
 
-/// The validator's cost of an edge page: `first` (clamped to the page limit,
-/// so a bad value reaches the resolver's `BAD_USER_INPUT`) times its selection.
-pub fn edge_complexity(first: Option<i32>, child_complexity: usize) -> usize {
-    page_size(first)
-        .saturating_mul(child_complexity)
-        .saturating_add(1)
-}
-
-/// The validator's cost of a root list page: the larger of `first` and `last` times its selection.
-pub fn list_complexity(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
-    page_size(first)
-        .max(page_size(last.or(Some(0))))
-        .saturating_mul(child_complexity)
-        .saturating_add(1)
-}
-
-fn page_size(size: Option<i32>) -> usize {
-    size.unwrap_or(kernel::page::DEFAULT_PAGE_SIZE)
-        .clamp(0, kernel::page::MAX_PAGE_SIZE) as usize
-}
+pub use kernel::page::{edge_complexity, list_complexity};
 
 /// Adds the agents loader to one HTTP request.
 pub fn register_loaders(request: Request, db: &DatabaseConnection) -> Request {

@@ -142,9 +142,7 @@ impl CreditQuery {
     }
 
     /// The caller's credit ledger, newest first, optionally of one credit type.
-    #[graphql(
-        complexity = "first.unwrap_or(20).max(last.unwrap_or(0)) as usize * child_complexity + 1"
-    )]
+    #[graphql(complexity = "kernel::page::list_complexity(first, last, child_complexity)")]
     async fn credit_ledger(
         &self,
         ctx: &Context<'_>,

@@ -62,9 +62,7 @@ pub struct AdminQuery {
 #[Object]
 impl AdminQuery {
     /// Users, newest first, optionally searched (email or name, case-insensitive) and filtered.
-    #[graphql(
-        complexity = "first.unwrap_or(20).max(last.unwrap_or(0)) as usize * child_complexity + 1"
-    )]
+    #[graphql(complexity = "kernel::page::list_complexity(first, last, child_complexity)")]
     #[allow(clippy::too_many_arguments)]
     async fn users(
         &self,
@@ -97,9 +95,7 @@ impl AdminQuery {
     }
 
     /// Audited mutations, newest first. Rows cannot be changed or deleted through the API.
-    #[graphql(
-        complexity = "first.unwrap_or(20).max(last.unwrap_or(0)) as usize * child_complexity + 1"
-    )]
+    #[graphql(complexity = "kernel::page::list_complexity(first, last, child_complexity)")]
     async fn audit_logs(
         &self,
         ctx: &Context<'_>,
@@ -126,9 +122,7 @@ impl AdminQuery {
     }
 
     /// Sensitive reads and admin actions, newest first.
-    #[graphql(
-        complexity = "first.unwrap_or(20).max(last.unwrap_or(0)) as usize * child_complexity + 1"
-    )]
+    #[graphql(complexity = "kernel::page::list_complexity(first, last, child_complexity)")]
     async fn security_audit_log(
         &self,
         ctx: &Context<'_>,
@@ -155,9 +149,7 @@ impl AdminQuery {
     }
 
     /// Security events, newest first.
-    #[graphql(
-        complexity = "first.unwrap_or(20).max(last.unwrap_or(0)) as usize * child_complexity + 1"
-    )]
+    #[graphql(complexity = "kernel::page::list_complexity(first, last, child_complexity)")]
     async fn security_events(
         &self,
         ctx: &Context<'_>,
@@ -182,9 +174,7 @@ impl AdminQuery {
     }
 
     /// Every feature flag, newest first.
-    #[graphql(
-        complexity = "first.unwrap_or(20).max(last.unwrap_or(0)) as usize * child_complexity + 1"
-    )]
+    #[graphql(complexity = "kernel::page::list_complexity(first, last, child_complexity)")]
     async fn feature_flags(
         &self,
         ctx: &Context<'_>,
@@ -202,9 +192,7 @@ impl AdminQuery {
     }
 
     /// Every runtime setting, newest first.
-    #[graphql(
-        complexity = "first.unwrap_or(20).max(last.unwrap_or(0)) as usize * child_complexity + 1"
-    )]
+    #[graphql(complexity = "kernel::page::list_complexity(first, last, child_complexity)")]
     async fn system_config(
         &self,
         ctx: &Context<'_>,

@@ -58,9 +58,7 @@ impl AuthQuery {
     }
 
     /// The caller's active API keys, newest first.
-    #[graphql(
-        complexity = "first.unwrap_or(20).max(last.unwrap_or(0)) as usize * child_complexity + 1"
-    )]
+    #[graphql(complexity = "kernel::page::list_complexity(first, last, child_complexity)")]
     async fn api_keys(
         &self,
         ctx: &Context<'_>,

@@ -118,9 +118,7 @@ impl From<MyOrganization> for Organization {
 #[ComplexObject]
 impl Organization {
     /// The members, newest first.
-    #[graphql(
-        complexity = "first.unwrap_or(20).max(last.unwrap_or(0)) as usize * child_complexity + 1"
-    )]
+    #[graphql(complexity = "kernel::page::list_complexity(first, last, child_complexity)")]
     async fn members(
         &self,
         ctx: &Context<'_>,
@@ -139,9 +137,7 @@ impl Organization {
     }
 
     /// Invitations in every status, newest first; owners and admins only (`FORBIDDEN` for members).
-    #[graphql(
-        complexity = "first.unwrap_or(20).max(last.unwrap_or(0)) as usize * child_complexity + 1"
-    )]
+    #[graphql(complexity = "kernel::page::list_complexity(first, last, child_complexity)")]
     async fn invitations(
         &self,
         ctx: &Context<'_>,

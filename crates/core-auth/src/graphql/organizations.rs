@@ -23,9 +23,7 @@ pub struct OrgQuery;
 #[Object]
 impl OrgQuery {
     /// The organizations the caller belongs to, most recently joined first, with the caller's role.
-    #[graphql(
-        complexity = "first.unwrap_or(20).max(last.unwrap_or(0)) as usize * child_complexity + 1"
-    )]
+    #[graphql(complexity = "kernel::page::list_complexity(first, last, child_complexity)")]
     async fn my_organizations(
         &self,
         ctx: &Context<'_>,
@@ -52,9 +50,7 @@ impl OrgQuery {
     }
 
     /// Pending, unexpired invitations addressed to the caller's email, newest first.
-    #[graphql(
-        complexity = "first.unwrap_or(20).max(last.unwrap_or(0)) as usize * child_complexity + 1"
-    )]
+    #[graphql(complexity = "kernel::page::list_complexity(first, last, child_complexity)")]
     async fn my_invitations(
         &self,
         ctx: &Context<'_>,

@@ -111,9 +111,7 @@ pub struct VaultQuery;
 #[Object]
 impl VaultQuery {
     /// The caller's credentials, newest first, without their secrets.
-    #[graphql(
-        complexity = "first.unwrap_or(20).max(last.unwrap_or(0)) as usize * child_complexity + 1"
-    )]
+    #[graphql(complexity = "kernel::page::list_complexity(first, last, child_complexity)")]
     async fn credentials(
         &self,
         ctx: &Context<'_>,
