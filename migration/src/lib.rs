@@ -20,6 +20,7 @@ mod m20261128_000011_idempotency;
 mod m20261128_000012_usage_gate;
 pub mod m20261128_000013_agents;
 mod m20261128_000014_agent_resources;
+mod m20261128_000016_agent_events_retention;
 
 /// Runs every migration of the platform in order.
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000012_usage_gate::Migration),
             Box::new(m20261128_000013_agents::Migration),
             Box::new(m20261128_000014_agent_resources::Migration),
+            Box::new(m20261128_000016_agent_events_retention::Migration),
         ]
     }
 }

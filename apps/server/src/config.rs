@@ -228,7 +228,20 @@ pub struct Config {
     /// A run paused longer than this many seconds fails, with a checkpoint.
     #[arg(long, env = "AGENT_PAUSE_TIMEOUT_SECS", default_value_t = 30 * 60)]
     pub agent_pause_timeout_secs: i64,
+    /// Seconds an approval waits for an answer before its timeout action applies.
+    #[arg(long, env = "AGENT_APPROVAL_TTL_SECS", default_value_t = 5 * 60)]
+    pub agent_approval_ttl_secs: i64,
+    /// How often a live subscription polls for new events, in milliseconds (50 to 10 000).
+    #[arg(long, env = "AGENT_EVENTS_POLL_MS", default_value_t = 250)]
+    pub agent_events_poll_ms: u64,
+    /// Days a finished run's event log is kept; the run and its steps stay.
+    #[arg(long, env = "AGENT_EVENTS_RETENTION_DAYS", default_value_t = 30)]
+    pub agent_events_retention_days: i64,
 }
+
+/// The longest pause or approval wait accepted: 30 days. A held run keeps
+/// its billing reservation (and its concurrent-agent slot) that long.
+const MAX_WAIT_SECS: i64 = 30 * 24 * 3600;
 
 /// Who plays agent runs.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,11 +305,24 @@ impl Config {
     ) -> Result<agents::Agents, String> {
         let defaults = agents::AgentSettings::default();
         let mut problems = Vec::new();
-        if self.agent_pause_timeout_secs <= 0 {
-            problems.push("AGENT_PAUSE_TIMEOUT_SECS must be positive".to_owned());
+        if !(1..=MAX_WAIT_SECS).contains(&self.agent_pause_timeout_secs) {
+            problems.push(format!(
+                "AGENT_PAUSE_TIMEOUT_SECS must be between 1 and {MAX_WAIT_SECS}"
+            ));
         }
         if self.agent_worker_interval_ms == 0 {
             problems.push("AGENT_WORKER_INTERVAL_MS must be positive".to_owned());
+        }
+        if !(1..=MAX_WAIT_SECS).contains(&self.agent_approval_ttl_secs) {
+            problems.push(format!(
+                "AGENT_APPROVAL_TTL_SECS must be between 1 and {MAX_WAIT_SECS}"
+            ));
+        }
+        if !(50..=10_000).contains(&self.agent_events_poll_ms) {
+            problems.push("AGENT_EVENTS_POLL_MS must be between 50 and 10000".to_owned());
+        }
+        if !(1..=3650).contains(&self.agent_events_retention_days) {
+            problems.push("AGENT_EVENTS_RETENTION_DAYS must be between 1 and 3650".to_owned());
         }
         let runner: std::sync::Arc<dyn agents::AgentRunner> = match self.agent_runner {
             RunnerKind::Local => std::sync::Arc::new(agents::LocalRunner),
@@ -343,6 +369,9 @@ impl Config {
         }
         let settings = agents::AgentSettings {
             pause_timeout: chrono::Duration::seconds(self.agent_pause_timeout_secs),
+            approval_ttl: chrono::Duration::seconds(self.agent_approval_ttl_secs),
+            events_poll: std::time::Duration::from_millis(self.agent_events_poll_ms),
+            events_retention: chrono::Duration::days(self.agent_events_retention_days),
             ..defaults
         };
         Ok(agents::Agents::new(settings, clock, billing, runner))
@@ -554,6 +583,49 @@ mod tests {
                 && err.contains("AGENT_PAUSE_TIMEOUT_SECS"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn agent_waits_polling_and_retention_are_configured_and_bounded() {
+        let clock = kernel::clock::system();
+        let billing = || billing::Billing::local(clock.clone());
+        let defaults = config(&[]).agents(clock.clone(), billing()).unwrap();
+        assert_eq!(defaults.settings.approval_ttl, chrono::Duration::minutes(5));
+        assert_eq!(defaults.settings.events_poll.as_millis(), 250);
+        assert_eq!(defaults.settings.events_retention, chrono::Duration::days(30));
+        let set = config(&[
+            "--agent-approval-ttl-secs",
+            "7200",
+            "--agent-events-poll-ms",
+            "1000",
+            "--agent-events-retention-days",
+            "7",
+        ])
+        .agents(clock.clone(), billing())
+        .unwrap();
+        assert_eq!(set.settings.approval_ttl, chrono::Duration::hours(2));
+        assert_eq!(set.settings.events_poll.as_millis(), 1000);
+        assert_eq!(set.settings.events_retention, chrono::Duration::days(7));
+        let err = config(&[
+            "--agent-approval-ttl-secs",
+            "0",
+            "--agent-events-poll-ms",
+            "10",
+            "--agent-events-retention-days",
+            "0",
+            "--agent-pause-timeout-secs",
+            "99999999",
+        ])
+        .agents(clock.clone(), billing())
+        .unwrap_err();
+        for name in [
+            "AGENT_APPROVAL_TTL_SECS",
+            "AGENT_EVENTS_POLL_MS",
+            "AGENT_EVENTS_RETENTION_DAYS",
+            "AGENT_PAUSE_TIMEOUT_SECS",
+        ] {
+            assert!(err.contains(name), "{name} in {err}");
+        }
     }
 
     #[test]

@@ -103,6 +103,15 @@ async fn main() -> anyhow::Result<()> {
             agents: agents.clone(),
         }),
     );
+    // Deletes the event logs of runs finished more than
+    // AGENT_EVENTS_RETENTION_DAYS ago; a second instance finds nothing left.
+    jobs.every(
+        std::time::Duration::from_secs(3600),
+        Arc::new(agents::events::RetentionJob {
+            db: db.clone(),
+            agents: agents.clone(),
+        }),
+    );
     // Writes `expired` into browser sessions past their deadline (reads already
     // answer `expired`; this lets stored rows and indexes catch up).
     jobs.every(

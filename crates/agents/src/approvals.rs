@@ -109,6 +109,9 @@ pub async fn request(
         )
     };
     events::emit(db, execution.id, execution.user_id, kind, payload, now).await?;
+    if !automatic {
+        crate::worker::keep_reservation_until(db, agents, execution, approval.expires_at).await?;
+    }
     Ok(approval)
 }
 

@@ -125,6 +125,9 @@ pub async fn pause(
         .as_ref()
         .map_or("paused by its owner", ControlReason::as_str);
     let control = move_control(db, agents, &exec, from, ControlState::Paused, Some(reason)).await?;
+    // Until the pause timeout fails the run (or a resume re-takes it).
+    let deadline = agents.clock.now() + agents.settings.pause_timeout;
+    worker::keep_reservation_until(db, agents, &exec, deadline).await?;
     worker::follow_session(db, agents, exec.session_id, SessionStatus::Paused, None).await?;
     Ok(control)
 }

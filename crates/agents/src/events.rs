@@ -97,3 +97,67 @@ pub async fn emit(
     .insert(db)
     .await?)
 }
+
+/// Finished runs whose events one retention statement deletes.
+const RETENTION_BATCH: i64 = 100;
+
+/// Deletes the events of runs that finished before `before`, a batch of
+/// runs per statement (each statement its own short transaction), oldest
+/// first. The runs themselves, their steps, tool calls, approvals and
+/// checkpoints stay; only the live-progress log goes. Answers how many
+/// events were deleted.
+///
+/// # Errors
+/// Internal on database failure; batches already deleted stay deleted.
+pub async fn purge_finished(
+    db: &impl ConnectionTrait,
+    before: DateTime<Utc>,
+) -> Result<u64, Error> {
+    let backend = db.get_database_backend();
+    let mut deleted = 0;
+    loop {
+        let done = db
+            .execute_raw(raw(
+                backend,
+                "DELETE FROM agent_events WHERE execution_id IN ( \
+                   SELECT e.id FROM agent_executions e \
+                   WHERE e.completed_at < ? \
+                     AND e.status IN ('completed', 'failed', 'cancelled') \
+                     AND EXISTS (SELECT 1 FROM agent_events v WHERE v.execution_id = e.id) \
+                   ORDER BY e.completed_at LIMIT ?)",
+                vec![before.into(), RETENTION_BATCH.into()],
+            ))
+            .await?
+            .rows_affected();
+        if done == 0 {
+            return Ok(deleted);
+        }
+        deleted += done;
+    }
+}
+
+/// Deletes the event log of runs finished longer than
+/// [`crate::AgentSettings::events_retention`] ago; safe on every instance
+/// (a second run finds nothing).
+pub struct RetentionJob {
+    /// The pool.
+    pub db: sea_orm::DatabaseConnection,
+    /// Clock and settings.
+    pub agents: crate::Agents,
+}
+
+#[async_trait::async_trait]
+impl kernel::jobs::Job for RetentionJob {
+    fn name(&self) -> &'static str {
+        "agents.events_retention"
+    }
+
+    async fn run(&self) -> Result<(), Error> {
+        let before = self.agents.clock.now() - self.agents.settings.events_retention;
+        let deleted = purge_finished(&self.db, before).await?;
+        if deleted > 0 {
+            tracing::info!(deleted, %before, "agent events past retention deleted");
+        }
+        Ok(())
+    }
+}

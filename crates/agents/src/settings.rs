@@ -19,8 +19,10 @@ pub struct AgentSettings {
     pub claim_lease: Duration,
     /// How many runs one worker tick claims.
     pub worker_batch: u64,
-    /// How often live subscriptions look for new events.
+    /// How often live subscriptions look for new events (`AGENT_EVENTS_POLL_MS`).
     pub events_poll: std::time::Duration,
+    /// How long a finished run's event log is kept (`AGENT_EVENTS_RETENTION_DAYS`).
+    pub events_retention: Duration,
 }
 
 impl Default for AgentSettings {
@@ -32,6 +34,7 @@ impl Default for AgentSettings {
             claim_lease: Duration::seconds(60),
             worker_batch: 8,
             events_poll: std::time::Duration::from_millis(250),
+            events_retention: Duration::days(30),
         }
     }
 }

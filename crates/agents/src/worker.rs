@@ -55,6 +55,7 @@ use crate::status::{
     ApprovalStatus, CheckpointReason, ControlState, ExecutionStatus, SessionStatus,
 };
 use billing::costs::{Provider, TokenUsage};
+use chrono::{DateTime, Utc};
 use kernel::Error;
 use kernel::actor::{Actor, Credential, Role};
 use kernel::db::raw;
@@ -464,6 +465,29 @@ pub(crate) async fn keep_reservation(
         agents
             .billing
             .extend_reservation(db, reservation, agents.clock.now())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Keeps a held run's unsettled reservation until at least `until` (plus a
+/// claim lease, the slack of the jobs that end the hold): a run paused or
+/// waiting on an approval is re-taken by no worker meanwhile, so
+/// [`keep_reservation`] does not run for it, and billing must not release
+/// its slot before the pause timeout or the approval's expiry decides.
+///
+/// # Errors
+/// Internal on database failure.
+pub(crate) async fn keep_reservation_until(
+    db: &impl ConnectionTrait,
+    agents: &Agents,
+    exec: &agent_execution::Model,
+    until: DateTime<Utc>,
+) -> Result<(), Error> {
+    if let Some(reservation) = exec.reservation_id {
+        agents
+            .billing
+            .extend_reservation_until(db, reservation, until + agents.settings.claim_lease)
             .await?;
     }
     Ok(())

@@ -420,6 +420,83 @@ async fn a_run_that_outlives_the_reservation_ttl_is_still_charged() {
     assert_eq!(f.running_agents(alice.user_id).await, 0);
 }
 
+/// Moves the fixture's clock on by `by`, then runs billing's period job.
+async fn period_job_after(f: &Fixture, by: chrono::Duration) {
+    f.clock.advance(by);
+    let job = billing::rollover::PeriodJob {
+        billing: f.agents.billing.clone(),
+        db: f.t.db.clone(),
+    };
+    run_once(&job).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pause_longer_than_the_reservation_ttl_keeps_the_slot_until_the_timeout() {
+    let f = Fixture::new().await;
+    let alice = f.subscribed_user("alice@example.com", 10, 1).await;
+    let session = f.session(&alice, 10).await;
+    let ttl = f.agents.billing.settings.reservation_ttl.0;
+    let mut agents = f.agents.clone();
+    agents.settings.pause_timeout = ttl * 3;
+    let run = start(&f, &alice, &session, thoughts(1)).await;
+    agents::controls::pause(&f.t.db, &agents, &alice, run.id, None)
+        .await
+        .unwrap();
+
+    // Twice the reservation's lifetime later, still inside the pause timeout.
+    period_job_after(&f, ttl * 2).await;
+    assert_eq!(reservation_status(&f, &run).await, "reserved");
+    assert_eq!(f.running_agents(alice.user_id).await, 1, "the slot is held");
+
+    agents::controls::resume(&f.t.db, &agents, &alice, run.id)
+        .await
+        .unwrap();
+    tick(&worker_with(&f, agents, "w")).await;
+    let run = execution(&f, run.id).await;
+    assert_eq!(run.status, "completed");
+    assert_eq!(reservation_status(&f, &run).await, "committed");
+    assert_eq!(executions_used(&f, alice.user_id).await, 1, "charged once");
+}
+
+#[tokio::test]
+async fn a_run_waiting_on_an_approval_longer_than_the_reservation_ttl_keeps_the_slot() {
+    let f = Fixture::new().await;
+    let alice = f.subscribed_user("alice@example.com", 10, 1).await;
+    let session = f.session(&alice, 10).await;
+    let ttl = f.agents.billing.settings.reservation_ttl.0;
+    let mut agents = f.agents.clone();
+    agents.settings.approval_ttl = ttl * 3;
+    let p = plan(vec![(
+        "act",
+        vec![
+            approval("send_email", "Send the report to the client"),
+            finish(json!("sent")),
+        ],
+    )]);
+    let run = start_with(&f, &agents, &alice, &session, Some(p)).await;
+    let w = worker_with(&f, agents.clone(), "w");
+    tick(&w).await;
+    assert_eq!(control(&f, run.id).await.control_state, "awaiting_approval");
+
+    period_job_after(&f, ttl * 2).await;
+    assert_eq!(reservation_status(&f, &run).await, "reserved");
+    assert_eq!(f.running_agents(alice.user_id).await, 1, "the slot is held");
+
+    let waiting = action_approval::Entity::find()
+        .filter(action_approval::Column::ExecutionId.eq(run.id))
+        .one(&f.t.db)
+        .await
+        .unwrap()
+        .unwrap();
+    agents::approvals::approve(&f.t.db, &agents, &alice, waiting.id)
+        .await
+        .unwrap();
+    tick(&w).await;
+    let run = execution(&f, run.id).await;
+    assert_eq!(run.status, "completed");
+    assert_eq!(reservation_status(&f, &run).await, "committed");
+}
+
 mod approvals_protocol {
     use super::*;
 
@@ -667,4 +744,53 @@ async fn two_workers_on_postgresql_drive_every_run_exactly_once() {
             "each settled once"
         );
     }
+}
+
+#[tokio::test]
+async fn the_event_log_of_runs_finished_past_retention_is_deleted_and_nothing_else() {
+    let f = Fixture::new().await;
+    let alice = f.subscribed_user("alice@example.com", 10, 3).await;
+    let session = f.session(&alice, 10).await;
+    let old = start(&f, &alice, &session, thoughts(2)).await;
+    tick(&worker(&f)).await;
+    let held = start(&f, &alice, &session, thoughts(1)).await;
+    agents::controls::pause(&f.t.db, &f.agents, &alice, held.id, None)
+        .await
+        .unwrap();
+    let held_events = events(&f, held.id).await.len();
+    assert!(!events(&f, old.id).await.is_empty());
+
+    // A short retention, so that the subscription's period is still current.
+    let mut agents = f.agents.clone();
+    agents.settings.events_retention = chrono::Duration::hours(1);
+    f.clock.advance(chrono::Duration::hours(2));
+    let recent = start(&f, &alice, &session, thoughts(1)).await;
+    tick(&worker(&f)).await;
+    assert_eq!(execution(&f, recent.id).await.status, "completed");
+    let recent_events = events(&f, recent.id).await.len();
+
+    let job = agents::events::RetentionJob {
+        db: f.t.db.clone(),
+        agents,
+    };
+    run_once(&job).await.unwrap();
+    assert!(events(&f, old.id).await.is_empty(), "finished long ago");
+    let kept = execution(&f, old.id).await;
+    assert_eq!(kept.status, "completed", "the run itself stays");
+    assert_eq!(thinking(&kept).len(), 2, "and its steps");
+    assert_eq!(
+        events(&f, held.id).await.len(),
+        held_events,
+        "an unfinished run keeps its log, however old"
+    );
+    assert_eq!(events(&f, recent.id).await.len(), recent_events);
+
+    use kernel::clock::Clock;
+    f.clock.advance(chrono::Duration::seconds(1));
+    let again = agents::events::purge_finished(&f.t.db, f.clock.now()).await;
+    assert_eq!(
+        again.unwrap(),
+        recent_events as u64,
+        "only the recent run was left"
+    );
 }

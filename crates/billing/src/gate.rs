@@ -550,6 +550,29 @@ impl Billing {
         Ok(moved == 1)
     }
 
+    /// Keeps unsettled reservation `reservation_id` alive until at least
+    /// `until`, for work that waits longer than `reservation_ttl` between two
+    /// [`Self::extend_reservation`] calls (a paused run, one waiting on an
+    /// approval). Never shortens `expires_at`; answers whether it moved.
+    ///
+    /// # Errors
+    /// Internal on database failure.
+    pub async fn extend_reservation_until(
+        &self,
+        db: &impl ConnectionTrait,
+        reservation_id: Uuid,
+        until: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let moved = exec(
+            db,
+            "UPDATE usage_reservations SET expires_at = ? \
+             WHERE id = ? AND status = 'reserved' AND expires_at < ?",
+            vec![until.into(), reservation_id.into(), until.into()],
+        )
+        .await?;
+        Ok(moved == 1)
+    }
+
     /// Marks `reservation_id` committed: the work happened and the execution stays used.
     ///
     /// # Errors
