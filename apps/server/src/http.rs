@@ -50,6 +50,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Billing services, for provider webhooks.
     pub billing: billing::Billing,
+    /// The `Idempotency-Key` store, sealing stored responses with the vault's key ring.
+    pub idempotency: kernel::idempotency::Idempotency,
 }
 
 /// Mounts every endpoint.

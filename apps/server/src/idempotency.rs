@@ -6,8 +6,9 @@
 //! document holds a mutation: queries ignore the header. A batch holding a
 //! mutation cannot carry a key, because its operations commit one by one and
 //! a stored batch could not say which of them ran. The store's rules (hashing,
-//! the claim, waiting, expiry, which responses are stored) are in
-//! [`kernel::idempotency`].
+//! the claim, waiting, expiry, which responses are stored, sealing them) are in
+//! [`kernel::idempotency`]; a stored response that does not open is answered
+//! `INTERNAL_SERVER_ERROR` and logged, and the mutation is not run again.
 
 use crate::guard::{self, Limits};
 use crate::http::{AppState, RawRequest, refuse, run};
@@ -91,7 +92,7 @@ pub(crate) async fn run_once(
             "body is not a GraphQL request",
         );
     };
-    let store = Idempotency::new(state.auth.clock.clone());
+    let store = state.idempotency.clone();
     let scope = Scope::of(actor.as_ref().map(|a| a.user_id));
     let hash = RequestHash::of_graphql(
         &raw.query,

@@ -121,8 +121,11 @@ async fn main() -> anyhow::Result<()> {
             clock: auth.clock.clone(),
         }),
     );
+    // Keyed mutations' responses, sealed with the vault's keys.
+    let idempotency = kernel::idempotency::Idempotency::new(auth.clock.clone(), keys.clone());
     // Deletes stored idempotent responses once their 24 h window has passed.
-    kernel::idempotency::Idempotency::new(auth.clock.clone())
+    idempotency
+        .clone()
         .spawn_purger(db.clone(), std::time::Duration::from_secs(3600));
     let state = AppState {
         schema: build_schema_with_services(
@@ -139,6 +142,7 @@ async fn main() -> anyhow::Result<()> {
         metrics: Arc::new(Metrics::default()),
         max_body_bytes: config.max_body_bytes,
         billing,
+        idempotency,
     };
     tracing::info!(addr = %config.bind_addr, "serving GraphiQL at http://{}/graphiql", config.bind_addr);
     let server = HttpServer::new(move || {

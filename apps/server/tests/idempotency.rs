@@ -10,16 +10,18 @@ use chrono::{Duration, Utc};
 use common::{TestApp, code, spawn_app};
 use futures_util::future::join_all;
 use kernel::clock::ManualClock;
+use kernel::crypto::KeyRing;
 use kernel::error::Code;
-use kernel::idempotency::entity::{Column, Entity};
+use kernel::idempotency::entity::{Column, Entity, Model};
 use kernel::idempotency::{
-    Claim, Claimed, Idempotency, IdempotencyKey, RequestHash, Scope, StoredResponse,
+    Claim, Claimed, Idempotency, IdempotencyKey, RequestHash, SEALED_PREFIX, Scope, StoredResponse,
 };
 use kernel::testing::TestDb;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, Statement};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Statement};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use uuid::Uuid;
 
 const CREATE_KEY: &str =
     r#"mutation { createApiKey(input: {name: "ci"}) { secret apiKey { id name } } }"#;
@@ -29,6 +31,8 @@ struct Answer {
     status: StatusCode,
     replayed: bool,
     body: Value,
+    /// The body as sent, byte for byte.
+    raw: String,
 }
 
 async fn send(app: &TestApp, body: Value, token: Option<&str>, key: Option<HeaderValue>) -> Answer {
@@ -58,6 +62,7 @@ async fn send(app: &TestApp, body: Value, token: Option<&str>, key: Option<Heade
         status,
         replayed,
         body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        raw: String::from_utf8(bytes.to_vec()).expect("utf-8 body"),
     }
 }
 
@@ -295,7 +300,11 @@ async fn refusals_are_replayed_but_documents_refused_before_execution_are_not_st
 // The store itself, against the same databases.
 
 fn store(clock: Arc<ManualClock>) -> Idempotency {
-    let mut store = Idempotency::new(clock);
+    store_with(clock, KeyRing::single(1, [7; 32]))
+}
+
+fn store_with(clock: Arc<ManualClock>, keys: KeyRing) -> Idempotency {
+    let mut store = Idempotency::new(clock, keys);
     store.wait = std::time::Duration::from_millis(100);
     store.poll = std::time::Duration::from_millis(10);
     store
@@ -651,14 +660,12 @@ async fn fifty_parallel_http_repeats_on_several_threads_run_the_mutation_once() 
     assert_eq!(count(&app, "api_keys").await, 1);
 }
 
-#[actix_web::test]
-async fn fifty_concurrent_repeats_of_one_key_debit_credits_once() {
-    let app = spawn_app().await;
-    let token = app.register("ada@example.com").await;
+/// Buys the enrichment credit package; returns the balance it leaves.
+async fn buy_enrichment_credits(app: &TestApp, token: &str) -> i64 {
     let packages = app
         .gql(
             "{ creditPackages { id creditType creditAmount } }",
-            Some(&token),
+            Some(token),
         )
         .await;
     let package = packages["data"]["creditPackages"]
@@ -672,16 +679,50 @@ async fn fifty_concurrent_repeats_of_one_key_debit_credits_once() {
                 r#"mutation {{ purchaseCredits(packageId: "{}") {{ balanceAfter }} }}"#,
                 package["id"].as_str().unwrap()
             ),
-            Some(&token),
+            Some(token),
         )
         .await;
     let before = bought["data"]["purchaseCredits"]["balanceAfter"]
         .as_i64()
         .unwrap_or_else(|| panic!("{bought}"));
     assert_eq!(before, package["creditAmount"].as_i64().unwrap());
+    before
+}
 
-    let debit = r#"mutation { debitCredits(input: {creditType: ENRICHMENT, amount: 7, reference: "job-1"}) { balanceAfter } }"#;
-    let answers = join_all((0..50).map(|_| keyed(&app, debit, Some(&token), "debit-job-1"))).await;
+async fn enrichment_balance(app: &TestApp, token: &str) -> Value {
+    let balances = app
+        .gql("{ credits { creditType balance } }", Some(token))
+        .await;
+    balances["data"]["credits"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{balances}"))
+        .iter()
+        .find(|b| b["creditType"] == "ENRICHMENT")
+        .unwrap_or_else(|| panic!("{balances}"))["balance"]
+        .clone()
+}
+
+async fn debits(app: &TestApp) -> i64 {
+    let db = &app.db.db;
+    db.query_one_raw(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT COUNT(*) AS n FROM credit_ledger WHERE reason = 'debit'".to_owned(),
+    ))
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get::<i64>("", "n")
+    .unwrap()
+}
+
+const DEBIT: &str = r#"mutation { debitCredits(input: {creditType: ENRICHMENT, amount: 7, reference: "job-1"}) { balanceAfter } }"#;
+
+#[actix_web::test]
+async fn fifty_concurrent_repeats_of_one_key_debit_credits_once() {
+    let app = spawn_app().await;
+    let token = app.register("ada@example.com").await;
+    let before = buy_enrichment_credits(&app, &token).await;
+    let answers = join_all((0..50).map(|_| keyed(&app, DEBIT, Some(&token), "debit-job-1"))).await;
     for answer in &answers {
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
         assert_eq!(
@@ -692,27 +733,186 @@ async fn fifty_concurrent_repeats_of_one_key_debit_credits_once() {
         );
     }
     assert_eq!(answers.iter().filter(|a| !a.replayed).count(), 1);
-    let balances = app
-        .gql("{ credits { creditType balance } }", Some(&token))
-        .await;
-    let enrichment = balances["data"]["credits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["creditType"] == "ENRICHMENT")
-        .unwrap()
-        .clone();
-    assert_eq!(enrichment["balance"], before - 7, "{balances}");
-    let db = &app.db.db;
-    let debits = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM credit_ledger WHERE reason = 'debit'".to_owned(),
-        ))
+    assert_eq!(enrichment_balance(&app, &token).await, before - 7);
+    assert_eq!(debits(&app).await, 1);
+}
+
+// Stored responses are sealed with the vault's key ring.
+
+/// The caller's row for `key`, exactly as the database holds it.
+async fn stored_row(app: &TestApp, token: &str, key: &str) -> Model {
+    let me = app.gql("{ me { id } }", Some(token)).await;
+    let scope = format!("user:{}", me["data"]["me"]["id"].as_str().expect("id"));
+    Entity::find()
+        .filter(Column::Scope.eq(scope))
+        .filter(Column::Key.eq(key))
+        .one(&app.db.db)
         .await
-        .unwrap()
-        .unwrap()
-        .try_get::<i64>("", "n")
-        .unwrap();
-    assert_eq!(debits, 1);
+        .expect("row")
+        .expect("a row for the key")
+}
+
+fn stored_body(row: &Model) -> &str {
+    row.response_body.as_deref().expect("a completed row")
+}
+
+/// Writes `body` into the row's `response_body` column as it is.
+async fn set_body(app: &TestApp, id: Uuid, body: &str) {
+    Entity::update_many()
+        .col_expr(Column::ResponseBody, Expr::value(body))
+        .filter(Column::Id.eq(id))
+        .exec(&app.db.db)
+        .await
+        .expect("set body");
+}
+
+/// Flips one character of the ciphertext in
+/// `sealed:v1:<version>:<iv>:<ciphertext>:<tag>`.
+fn tamper(stored: &str) -> String {
+    let mut fields: Vec<String> = stored.split(':').map(str::to_owned).collect();
+    assert_eq!(fields.len(), 6, "{stored}");
+    let flipped = if fields[4].starts_with('A') { "B" } else { "A" };
+    fields[4].replace_range(0..1, flipped);
+    fields.join(":")
+}
+
+fn assert_internal_error(answer: &Answer) {
+    assert_eq!(
+        answer.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        answer.body
+    );
+    assert!(!answer.replayed);
+    assert_eq!(code(&answer.body), "INTERNAL_SERVER_ERROR");
+    assert_eq!(answer.body["errors"][0]["message"], "internal server error");
+    assert!(answer.body["errors"][0]["extensions"]["requestId"].is_string());
+    assert!(answer.body.get("data").is_none(), "{}", answer.body);
+}
+
+#[actix_web::test]
+async fn the_stored_response_is_sealed_so_the_row_never_holds_the_new_api_key() {
+    let app = spawn_app().await;
+    let token = app.register("ada@example.com").await;
+    let first = keyed(&app, CREATE_KEY, Some(&token), "sealed").await;
+    let row = stored_row(&app, &token, "sealed").await;
+    let stored = stored_body(&row);
+    assert!(stored.starts_with(SEALED_PREFIX), "{stored}");
+    assert!(!stored.contains(secret(&first)));
+    assert!(!stored.contains("createApiKey"));
+    let again = keyed(&app, CREATE_KEY, Some(&token), "sealed").await;
+    assert!(again.replayed);
+    assert_eq!(again.raw, first.raw);
+    assert_eq!(count(&app, "api_keys").await, 1);
+}
+
+#[actix_web::test]
+async fn a_plaintext_row_stored_before_sealing_still_replays_and_runs_nothing() {
+    let app = spawn_app().await;
+    let token = app.register("ada@example.com").await;
+    let first = keyed(&app, CREATE_KEY, Some(&token), "legacy").await;
+    // What the store wrote before sealing: the response as sent, in plain text.
+    let row = stored_row(&app, &token, "legacy").await;
+    set_body(&app, row.id, &first.raw).await;
+    let again = keyed(&app, CREATE_KEY, Some(&token), "legacy").await;
+    assert!(again.replayed, "{}", again.body);
+    assert_eq!(again.raw, first.raw);
+    assert_eq!(count(&app, "api_keys").await, 1);
+}
+
+#[actix_web::test]
+async fn a_tampered_stored_response_is_an_internal_error_and_the_debit_is_not_run_again() {
+    let app = spawn_app().await;
+    let token = app.register("ada@example.com").await;
+    let before = buy_enrichment_credits(&app, &token).await;
+    let first = keyed(&app, DEBIT, Some(&token), "debit-sealed").await;
+    assert_eq!(
+        first.body["data"]["debitCredits"]["balanceAfter"],
+        before - 7,
+        "{}",
+        first.body
+    );
+    let row = stored_row(&app, &token, "debit-sealed").await;
+    set_body(&app, row.id, &tamper(stored_body(&row))).await;
+    for _ in 0..2 {
+        let again = keyed(&app, DEBIT, Some(&token), "debit-sealed").await;
+        assert_internal_error(&again);
+    }
+    assert_eq!(enrichment_balance(&app, &token).await, before - 7);
+    assert_eq!(debits(&app).await, 1);
+    assert_eq!(count(&app, "idempotency_keys").await, 1);
+}
+
+#[actix_web::test]
+async fn a_sealed_response_copied_to_another_users_row_does_not_open() {
+    let app = spawn_app().await;
+    let ada = app.register("ada@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    let ada_first = keyed(&app, CREATE_KEY, Some(&ada), "shared").await;
+    keyed(&app, CREATE_KEY, Some(&bob), "shared").await;
+    let ada_row = stored_row(&app, &ada, "shared").await;
+    let bob_row = stored_row(&app, &bob, "shared").await;
+    set_body(&app, bob_row.id, stored_body(&ada_row)).await;
+    let answer = keyed(&app, CREATE_KEY, Some(&bob), "shared").await;
+    assert_internal_error(&answer);
+    assert!(!answer.raw.contains(secret(&ada_first)));
+    assert_eq!(count(&app, "api_keys").await, 2);
+}
+
+#[tokio::test]
+async fn a_stored_response_replays_while_its_key_is_in_the_ring_and_is_refused_without_it() {
+    let db = TestDb::new::<migration::Migrator>().await;
+    let clock = ManualClock::new();
+    let v1 = KeyRing::generate_entry(1).expect("key");
+    let v2 = KeyRing::generate_entry(2).expect("key");
+    let ring = |text: &str| KeyRing::parse(text).expect("ring");
+    let old = store_with(clock.clone(), ring(&v1));
+    let Claimed::Run(ticket) = old
+        .claim(&db.db, Scope::Anonymous, &key("k"), &hash("q"))
+        .await
+        .expect("claim")
+    else {
+        panic!("first claim must run");
+    };
+    let body = r#"{"data":{"secret":"s3cr3t"}}"#;
+    assert!(
+        old.complete(&db.db, ticket, &reply(body))
+            .await
+            .expect("complete")
+    );
+    let row = Entity::find().one(&db.db).await.expect("row").expect("row");
+    let stored = row.response_body.expect("body");
+    assert!(
+        stored.starts_with(&format!("{SEALED_PREFIX}1:")),
+        "{stored}"
+    );
+    assert!(!stored.contains("s3cr3t"));
+    // After a rotation the old key opens what it sealed.
+    let rotated = store_with(clock.clone(), ring(&format!("{v1},{v2}")));
+    match rotated
+        .claim(&db.db, Scope::Anonymous, &key("k"), &hash("q"))
+        .await
+        .expect("claim")
+    {
+        Claimed::Replay(stored) => assert_eq!(stored.body, body),
+        Claimed::Run(_) => panic!("a stored response ran again"),
+    }
+    // Without it the response is refused, and never run again, for its window.
+    let retired = store_with(clock.clone(), ring(&v2));
+    for _ in 0..2 {
+        let err = retired
+            .claim(&db.db, Scope::Anonymous, &key("k"), &hash("q"))
+            .await
+            .expect_err("the sealing key is gone");
+        assert_eq!(err.code(), Code::InternalServerError);
+        assert!(err.to_string().contains("unknown key version 1"), "{err}");
+    }
+    clock.advance(Duration::hours(24));
+    assert!(matches!(
+        retired
+            .claim(&db.db, Scope::Anonymous, &key("k"), &hash("q"))
+            .await
+            .expect("claim"),
+        Claimed::Run(_)
+    ));
 }

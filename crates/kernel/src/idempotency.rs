@@ -17,10 +17,18 @@
 //! after it. A key whose row has expired, for either reason, is deleted when it
 //! is next claimed and treated as new, and [`Idempotency::purge_expired`]
 //! deletes expired rows in the background.
+//!
+//! A stored body may hold a secret shown once (a new API key, a revealed
+//! credential), so it is sealed with the vault key ring and bound to its row;
+//! a body that does not open is neither replayed nor run again (see `body`).
 
+mod body;
 pub mod entity;
 
+pub use body::SEALED_PREFIX;
+
 use crate::clock::SharedClock;
+use crate::crypto::{CryptoError, KeyRing};
 use crate::error::{Code, Error};
 use crate::id::new_id;
 use async_graphql::ServerError;
@@ -196,6 +204,34 @@ impl std::fmt::Debug for StoredResponse {
 #[must_use = "a claimed key blocks repeats until it is completed, released or its lease ends"]
 pub struct Ticket {
     id: Uuid,
+    scope: String,
+    key: String,
+    request_hash: String,
+}
+
+impl Ticket {
+    /// The row the response is stored in, as its seal names it.
+    fn row(&self, status_code: i32) -> body::Row<'_> {
+        body::Row {
+            id: self.id,
+            scope: &self.scope,
+            request_hash: &self.request_hash,
+            status_code,
+            key: &self.key,
+        }
+    }
+}
+
+/// A completed row whose stored body does not open: tampered with, moved from
+/// another row, or sealed under a key the ring no longer holds. Never carries
+/// the body.
+#[derive(Debug, thiserror::Error)]
+#[error("the response stored in idempotency row {row} does not open: {reason}")]
+pub struct Unreadable {
+    /// The row's id.
+    pub row: Uuid,
+    /// Why it does not open.
+    pub reason: CryptoError,
 }
 
 /// What one claim attempt found.
@@ -220,10 +256,11 @@ pub enum Claimed {
     Replay(StoredResponse),
 }
 
-/// The idempotency store's settings and clock.
+/// The idempotency store's settings, clock and keys.
 #[derive(Debug, Clone)]
 pub struct Idempotency {
     clock: SharedClock,
+    keys: KeyRing,
     /// How long a completed response is replayed. Default 24 h.
     pub ttl: Duration,
     /// How long an unfinished claim holds its key, so a crashed request cannot
@@ -236,10 +273,13 @@ pub struct Idempotency {
 }
 
 impl Idempotency {
-    /// The store with its default windows.
-    pub fn new(clock: SharedClock) -> Self {
+    /// The store with its default windows; `keys` (the vault's key ring) seal
+    /// the stored bodies. A key must stay in the ring for [`Idempotency::ttl`]
+    /// after a newer one is added, or the bodies it sealed stop replaying.
+    pub fn new(clock: SharedClock, keys: KeyRing) -> Self {
         Self {
             clock,
+            keys,
             ttl: Duration::hours(24),
             lease: Duration::seconds(60),
             wait: std::time::Duration::from_secs(10),
@@ -253,7 +293,8 @@ impl Idempotency {
     /// be visible to concurrent repeats at once.
     ///
     /// # Errors
-    /// Database errors.
+    /// [`Unreadable`] as an internal error when the stored response does not
+    /// open; database errors as internal ones.
     #[tracing::instrument(skip_all)]
     pub async fn try_claim(
         &self,
@@ -261,7 +302,7 @@ impl Idempotency {
         scope: Scope,
         key: &IdempotencyKey,
         hash: &RequestHash,
-    ) -> Result<Claim, DbErr> {
+    ) -> Result<Claim, Error> {
         let stored_scope = scope.as_stored();
         // An expired row is deleted and the insert tried again; a few rounds
         // settle any race with other claimants or the purge.
@@ -284,7 +325,12 @@ impl Idempotency {
             .exec_without_returning(db)
             .await?;
             if matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
-                return Ok(Claim::Won(Ticket { id }));
+                return Ok(Claim::Won(Ticket {
+                    id,
+                    scope: stored_scope,
+                    key: key.as_str().to_owned(),
+                    request_hash: hash.as_str().to_owned(),
+                }));
             }
             let Some(row) = Entity::find()
                 .filter(Column::Scope.eq(stored_scope.as_str()))
@@ -305,17 +351,32 @@ impl Idempotency {
             if row.request_hash != hash.as_str() {
                 return Ok(Claim::Mismatch);
             }
-            return Ok(
-                match (row.status.as_str(), row.status_code, row.response_body) {
-                    (COMPLETED, Some(status), Some(body)) => Claim::Replay(StoredResponse {
-                        status: u16::try_from(status).unwrap_or(200),
-                        body,
-                    }),
-                    _ => Claim::InProgress,
-                },
-            );
+            return match (row.status.as_str(), row.status_code, &row.response_body) {
+                (COMPLETED, Some(status), Some(stored)) => Ok(Claim::Replay(StoredResponse {
+                    status: u16::try_from(status).unwrap_or(200),
+                    body: self.open(&row, status, stored)?,
+                })),
+                _ => Ok(Claim::InProgress),
+            };
         }
         Ok(Claim::InProgress)
+    }
+
+    /// The body a completed row stores, opened for that row.
+    fn open(&self, row: &entity::Model, status_code: i32, stored: &str) -> Result<String, Error> {
+        let bound = body::Row {
+            id: row.id,
+            scope: &row.scope,
+            request_hash: &row.request_hash,
+            status_code,
+            key: &row.key,
+        };
+        body::open(&self.keys, &bound, stored).map_err(|reason| {
+            Error::internal(Unreadable {
+                row: row.id,
+                reason,
+            })
+        })
     }
 
     /// Claims `key`, waiting up to [`Idempotency::wait`] while its first
@@ -323,8 +384,9 @@ impl Idempotency {
     ///
     /// # Errors
     /// `CONFLICT` on [`HEADER`] when the key was used with a different request,
-    /// or its first request is still running after the wait; database errors
-    /// as internal ones.
+    /// or its first request is still running after the wait; an internal error
+    /// ([`Unreadable`]) when its stored response does not open, so the work is
+    /// neither replayed nor run again; database errors as internal ones.
     pub async fn claim(
         &self,
         db: &impl ConnectionTrait,
@@ -354,23 +416,27 @@ impl Idempotency {
         }
     }
 
-    /// Stores the response of a won claim for replay. Returns false when the
-    /// claim was lost meanwhile (its lease ended and the key was taken over or
-    /// purged), in which case nothing is stored.
+    /// Stores the response of a won claim for replay, its body sealed for the
+    /// claim's row. Returns false when the claim was lost meanwhile (its lease
+    /// ended and the key was taken over or purged), in which case nothing is
+    /// stored.
     ///
     /// # Errors
-    /// Database errors.
+    /// Sealing and database errors, as internal ones.
     #[tracing::instrument(skip_all)]
     pub async fn complete(
         &self,
         db: &impl ConnectionTrait,
         ticket: Ticket,
         response: &StoredResponse,
-    ) -> Result<bool, DbErr> {
+    ) -> Result<bool, Error> {
+        let status_code = i32::from(response.status);
+        let sealed = body::seal(&self.keys, &ticket.row(status_code), &response.body)
+            .map_err(Error::internal)?;
         let done = Entity::update_many()
             .col_expr(Column::Status, Expr::value(COMPLETED))
-            .col_expr(Column::StatusCode, Expr::value(i32::from(response.status)))
-            .col_expr(Column::ResponseBody, Expr::value(response.body.clone()))
+            .col_expr(Column::StatusCode, Expr::value(status_code))
+            .col_expr(Column::ResponseBody, Expr::value(sealed))
             .col_expr(Column::ExpiresAt, Expr::value(self.clock.now() + self.ttl))
             .filter(Column::Id.eq(ticket.id))
             .filter(Column::Status.eq(IN_PROGRESS))

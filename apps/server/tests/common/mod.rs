@@ -26,11 +26,13 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(introspection: bool) -> TestApp {
     let db = TestDb::new::<migration::Migrator>().await;
     let auth = core_auth::Auth::new(Default::default(), kernel::clock::system());
+    let keys = kernel::crypto::KeyRing::single(1, [7; 32]);
+    let idempotency = kernel::idempotency::Idempotency::new(auth.clock.clone(), keys.clone());
     let state = AppState {
         schema: build_schema(
             db.db.clone(),
             auth.clone(),
-            kernel::crypto::KeyRing::single(1, [7; 32]),
+            keys,
             Arc::new(kernel::mail::LocalMailer),
             introspection,
         ),
@@ -39,6 +41,7 @@ pub async fn spawn_app_with(introspection: bool) -> TestApp {
         metrics: Arc::new(Metrics::default()),
         max_body_bytes: 256 * 1024,
         billing: billing::Billing::local(kernel::clock::system()),
+        idempotency,
     };
     TestApp { db, state }
 }

@@ -21,7 +21,9 @@ pub struct Model {
     pub status: String,
     /// The HTTP status of the stored response.
     pub status_code: Option<i32>,
-    /// The stored response body, byte for byte.
+    /// The stored response body, sealed for this row
+    /// (`sealed:v1:<key version>:<iv>:<ciphertext>:<tag>`); rows completed
+    /// before sealing hold the JSON body in plain text.
     #[sea_orm(column_type = "Text")]
     pub response_body: Option<String>,
     /// When the key was claimed.
