@@ -41,10 +41,11 @@ pub enum Command {
 /// Credential vault tasks.
 #[derive(Subcommand, Debug, Clone)]
 pub enum VaultCommand {
-    /// Re-seals every credential under the newest key of `VAULT_KEYS`;
-    /// resumable, and safe to run twice or concurrently.
+    /// Re-seals every credential and every browser context's storage under
+    /// the newest key of `VAULT_KEYS`; resumable, and safe to run twice or
+    /// concurrently.
     Rotate {
-        /// Credentials re-sealed per transaction.
+        /// Rows re-sealed per transaction.
         #[arg(long, default_value_t = 500)]
         batch_size: u64,
     },

@@ -1,9 +1,12 @@
 //! Where the credential vault's key ring comes from: `VAULT_KEYS`, or on the
-//! embedded default a key generated into the data folder on first run.
+//! embedded default a key generated into the data folder on first run; and
+//! key rotation over every table sealed with that ring.
 
 use crate::config::{AppEnv, Config, VaultCommand};
 use anyhow::Context;
+use core_auth::vault::Rotation;
 use kernel::crypto::{CryptoError, KeyRing};
+use sea_orm::DatabaseConnection;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -136,10 +139,100 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// A table whose columns are sealed with the vault key ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedTable {
+    /// `credentials`: the vault's secrets.
+    Credentials,
+    /// `browser_contexts`: the contexts' cookies and local storage.
+    BrowserContexts,
+}
+
+impl SealedTable {
+    /// Every sealed table, in the order `server vault rotate` re-seals them.
+    pub const ALL: [Self; 2] = [Self::Credentials, Self::BrowserContexts];
+
+    /// The table's name in the database.
+    pub fn table_name(self) -> &'static str {
+        match self {
+            Self::Credentials => "credentials",
+            Self::BrowserContexts => "browser_contexts",
+        }
+    }
+
+    /// What its rows are called in the command's output.
+    fn rows(self) -> &'static str {
+        match self {
+            Self::Credentials => "credentials",
+            Self::BrowserContexts => "browser contexts",
+        }
+    }
+
+    /// Re-seals the table's rows under the newest key of `keys`.
+    async fn rotate(
+        self,
+        db: &DatabaseConnection,
+        keys: &KeyRing,
+        batch_size: u64,
+    ) -> anyhow::Result<Rotation> {
+        Ok(match self {
+            Self::Credentials => core_auth::vault::rotate(db, keys, batch_size).await?,
+            Self::BrowserContexts => agents::browser::rotate(db, keys, batch_size).await?,
+        })
+    }
+}
+
+/// The output line of one table's rotation.
+pub fn rotation_line(table: SealedTable, report: &Rotation) -> String {
+    format!(
+        "re-sealed {} {} under key version {}; {} changed concurrently; {} did not open",
+        report.resealed,
+        table.rows(),
+        report.to_version,
+        report.skipped,
+        report.failed
+    )
+}
+
+/// Re-seals every [`SealedTable`] under the newest key of `keys`, one table
+/// after the other, handing each table's report to `done` as it finishes.
+///
+/// # Errors
+/// When the database fails (rows re-sealed so far stay re-sealed), or, after
+/// every table ran, when rows of some table did not open: the message names
+/// each such table.
+pub async fn rotate_all(
+    db: &DatabaseConnection,
+    keys: &KeyRing,
+    batch_size: u64,
+    mut done: impl FnMut(SealedTable, &Rotation),
+) -> anyhow::Result<()> {
+    let mut unopened = Vec::new();
+    for table in SealedTable::ALL {
+        let report = table.rotate(db, keys, batch_size).await.with_context(|| {
+            format!(
+                "rotation of {} stopped; run it again to resume",
+                table.table_name()
+            )
+        })?;
+        done(table, &report);
+        if report.failed > 0 {
+            unopened.push(format!("{} in {}", report.failed, table.table_name()));
+        }
+    }
+    if !unopened.is_empty() {
+        anyhow::bail!(
+            "rows did not open with VAULT_KEYS ({}); keep their old key versions in the ring",
+            unopened.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// Runs a `server vault` task.
 ///
 /// # Errors
-/// When the configuration or the database fails, or some credentials did not open.
+/// When the configuration or the database fails, or some sealed rows did not open.
 pub async fn run(config: &Config, command: VaultCommand) -> anyhow::Result<()> {
     match command {
         VaultCommand::NewKey { version } => {
@@ -151,20 +244,10 @@ pub async fn run(config: &Config, command: VaultCommand) -> anyhow::Result<()> {
             let db = kernel::db::connect(&config.database_url, config.database_max_connections)
                 .await
                 .context("cannot connect to DATABASE_URL")?;
-            let report = core_auth::vault::rotate(&db, &keys, batch_size)
-                .await
-                .context("rotation stopped; run it again to resume")?;
-            println!(
-                "re-sealed {} credentials under key version {}; {} changed concurrently; {} did not open",
-                report.resealed, report.to_version, report.skipped, report.failed
-            );
-            if report.failed > 0 {
-                anyhow::bail!(
-                    "{} credentials did not open with VAULT_KEYS; keep their old key versions in the ring",
-                    report.failed
-                );
-            }
-            Ok(())
+            rotate_all(&db, &keys, batch_size, |table, report| {
+                println!("{}", rotation_line(table, report));
+            })
+            .await
         }
     }
 }

@@ -1,12 +1,20 @@
-//! The credential vault's configuration and API: where keys come from, and the
-//! vault over HTTP.
+//! The credential vault's configuration and API: where keys come from, the
+//! vault over HTTP, and `server vault rotate` over every sealed table.
 
 mod common;
 
+use agents::browser::{self, BrowserContextFields, NewBrowserContext};
+use agents::entity::browser_context;
 use common::{code, spawn_app};
+use core_auth::entity::credential;
+use core_auth::vault::NewCredential;
+use kernel::actor::{Actor, Credential, Role};
 use kernel::crypto::KeyRing;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use serde_json::json;
 use server::config::{AppEnv, Config};
-use server::vault::{KEY_FILE_NAME, key_file_path, key_ring};
+use server::vault::{KEY_FILE_NAME, key_file_path, key_ring, rotate_all, rotation_line};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -176,4 +184,210 @@ async fn the_vault_works_over_http_and_another_users_id_is_not_found_everywhere(
         .gql(r#"{ credential(id: "nonsense") { id } }"#, Some(&a))
         .await;
     assert_eq!(code(&body), "BAD_USER_INPUT");
+}
+
+/// The key the test app seals with (`KeyRing::single(1, [7; 32])`), as a `VAULT_KEYS` entry.
+const APP_KEY_ENTRY: &str = "1:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+
+/// A user, one credential and one browser context with storage, sealed under `keys`.
+async fn seal_one_of_each(
+    db: &DatabaseConnection,
+    keys: &KeyRing,
+) -> (Actor, uuid::Uuid, uuid::Uuid) {
+    let id = uuid::Uuid::now_v7();
+    let now = chrono::Utc::now();
+    let backend = db.get_database_backend();
+    db.execute_raw(kernel::db::raw(
+        backend,
+        "INSERT INTO users (id, email, login_method, role, onboarding_completed, created_at, \
+         updated_at, last_signed_in) VALUES (?, 'ops@example.com', 'email', 'user', false, ?, ?, ?)",
+        vec![id.into(), now.into(), now.into(), now.into()],
+    ))
+    .await
+    .unwrap();
+    let actor = Actor {
+        user_id: id,
+        role: Role::User,
+        credential: Credential::Session {
+            session_id: uuid::Uuid::now_v7(),
+        },
+    };
+    let auth = core_auth::Auth::new(Default::default(), kernel::clock::system());
+    let secret = NewCredential::parse(
+        "stripe".into(),
+        "stripe".into(),
+        "api_key".into(),
+        None,
+        "sk-live-rotated".into(),
+    )
+    .unwrap();
+    let cred = auth
+        .create_credential(db, &actor, keys, secret)
+        .await
+        .unwrap()
+        .id;
+    let req = NewBrowserContext::parse(
+        BrowserContextFields {
+            context_id: "ctx_ops".into(),
+            storage: Some(json!({ "cookies": [{ "name": "sid", "value": "c00kie" }] })),
+            ..Default::default()
+        },
+        now,
+    )
+    .unwrap();
+    let context = browser::create_context(db, &actor, keys, req, now)
+        .await
+        .unwrap()
+        .id;
+    (actor, cred, context)
+}
+
+async fn rotate_lines(
+    db: &DatabaseConnection,
+    keys: &KeyRing,
+) -> (Vec<String>, anyhow::Result<()>) {
+    let mut lines = Vec::new();
+    let result = rotate_all(db, keys, 500, |table, report| {
+        lines.push(rotation_line(table, report));
+    })
+    .await;
+    (lines, result)
+}
+
+async fn set_key_version<E: EntityTrait>(db: &DatabaseConnection, column: E::Column, version: i32) {
+    E::update_many()
+        .col_expr(column, Expr::value(version))
+        .exec(db)
+        .await
+        .unwrap();
+}
+
+#[actix_web::test]
+async fn vault_rotate_reseals_credentials_and_browser_contexts_with_one_line_per_table() {
+    let app = spawn_app().await;
+    let db = &app.state.db;
+    let app_keys = KeyRing::parse(APP_KEY_ENTRY).unwrap();
+    let (actor, cred, context) = seal_one_of_each(db, &app_keys).await;
+    let new_entry = KeyRing::generate_entry(2).unwrap();
+    let keys = KeyRing::parse(&format!("{APP_KEY_ENTRY},{new_entry}")).unwrap();
+
+    let (lines, result) = rotate_lines(db, &keys).await;
+    result.unwrap();
+    assert_eq!(
+        lines,
+        [
+            "re-sealed 1 credentials under key version 2; 0 changed concurrently; 0 did not open",
+            "re-sealed 1 browser contexts under key version 2; 0 changed concurrently; 0 did not open",
+        ]
+    );
+
+    // The old key can be retired: the new key alone opens both tables.
+    let only_new = KeyRing::parse(&new_entry).unwrap();
+    let auth = core_auth::Auth::new(Default::default(), kernel::clock::system());
+    let (_, secret) = auth
+        .reveal_credential(db, &actor, &only_new, cred)
+        .await
+        .unwrap();
+    assert_eq!(secret.expose(), "sk-live-rotated");
+    let row = browser_context::Entity::find_by_id(context)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    let storage = browser::open_storage(&only_new, &row).unwrap().unwrap();
+    assert_eq!(storage.into_json()["cookies"][0]["value"], "c00kie");
+
+    let (lines, result) = rotate_lines(db, &keys).await;
+    result.unwrap();
+    assert_eq!(
+        lines,
+        [
+            "re-sealed 0 credentials under key version 2; 0 changed concurrently; 0 did not open",
+            "re-sealed 0 browser contexts under key version 2; 0 changed concurrently; 0 did not open",
+        ]
+    );
+}
+
+#[actix_web::test]
+async fn vault_rotate_runs_every_table_and_fails_naming_each_table_with_rows_that_do_not_open() {
+    let app = spawn_app().await;
+    let db = &app.state.db;
+    let app_keys = KeyRing::parse(APP_KEY_ENTRY).unwrap();
+    seal_one_of_each(db, &app_keys).await;
+    let keys = KeyRing::parse(&format!(
+        "{APP_KEY_ENTRY},{}",
+        KeyRing::generate_entry(2).unwrap()
+    ))
+    .unwrap();
+    set_key_version::<browser_context::Entity>(db, browser_context::Column::StorageKeyVersion, 9)
+        .await;
+
+    let (lines, result) = rotate_lines(db, &keys).await;
+    let message = result.unwrap_err().to_string();
+    assert_eq!(
+        lines,
+        [
+            "re-sealed 1 credentials under key version 2; 0 changed concurrently; 0 did not open",
+            "re-sealed 0 browser contexts under key version 2; 0 changed concurrently; 1 did not open",
+        ]
+    );
+    assert!(message.contains("1 in browser_contexts"), "{message}");
+    assert!(!message.contains("credentials"), "{message}");
+
+    set_key_version::<credential::Entity>(db, credential::Column::KeyVersion, 9).await;
+    let (lines, result) = rotate_lines(db, &keys).await;
+    let message = result.unwrap_err().to_string();
+    assert_eq!(lines.len(), 2, "both tables run: {lines:?}");
+    assert!(
+        message.contains("1 in credentials, 1 in browser_contexts"),
+        "{message}"
+    );
+    let unopened = credential::Entity::find()
+        .filter(credential::Column::KeyVersion.eq(9))
+        .all(db)
+        .await
+        .unwrap();
+    assert_eq!(unopened.len(), 1, "left as it was");
+}
+
+#[tokio::test]
+async fn the_rotate_command_prints_a_line_per_table_and_exits_non_zero_naming_the_table() {
+    use migration::MigratorTrait;
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}/app.db?mode=rwc", dir.0.display());
+    let db = kernel::db::connect(&url, None).await.unwrap();
+    migration::Migrator::up(&db, None).await.unwrap();
+    let old = KeyRing::generate_entry(1).unwrap();
+    seal_one_of_each(&db, &KeyRing::parse(&old).unwrap()).await;
+    set_key_version::<browser_context::Entity>(&db, browser_context::Column::StorageKeyVersion, 9)
+        .await;
+    db.close().await.unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(["vault", "rotate"])
+        .env("APP_ENV", "development")
+        .env("DATABASE_URL", &url)
+        .env(
+            "VAULT_KEYS",
+            format!("{old},{}", KeyRing::generate_entry(2).unwrap()),
+        )
+        .current_dir(&dir.0)
+        .output()
+        .expect("run the server binary");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "re-sealed 1 credentials under key version 2; 0 changed concurrently; 0 did not open"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("re-sealed 0 browser contexts under key version 2; 0 changed concurrently; 1 did not open"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("1 in browser_contexts"), "{stderr}");
 }

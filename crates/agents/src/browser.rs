@@ -9,21 +9,23 @@
 //! A browser context's storage (cookies, local storage) is sealed with the
 //! vault key ring under associated data naming its owner and row, so the
 //! ciphertext opens nowhere else; lists never carry it, and
-//! [`reveal_storage`] is the one way out.
+//! [`reveal_storage`] is the one way out. [`rotate`] re-seals it under the
+//! ring's newest key, as the credential vault's rotation does for secrets.
 
 use crate::entity::{browser_context, browser_session};
 use chrono::{DateTime, Utc};
+use core_auth::vault::Rotation;
 use kernel::Error;
 use kernel::actor::Actor;
 use kernel::clock::SharedClock;
-use kernel::crypto::{KeyRing, Sealed, SealedParts};
+use kernel::crypto::{CryptoError, KeyRing, Sealed, SealedParts};
 use kernel::error::is_unique_violation;
 use kernel::id::new_id;
 use kernel::page::{Page, Window};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, Set,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::Value as Json;
 use uuid::Uuid;
@@ -655,16 +657,20 @@ fn seal(
     storage: Option<&Storage>,
 ) -> Result<SealedStorage, Error> {
     let Some(storage) = storage else {
-        return Ok(SealedStorage {
-            ciphertext: None,
-            iv: None,
-            auth_tag: None,
-            key_version: None,
-        });
+        return Ok(seal_nothing());
     };
     let plain = serde_json::to_vec(&storage.0).map_err(Error::internal)?;
+    seal_bytes(keys, user_id, id, &plain)
+}
+
+fn seal_bytes(
+    keys: &KeyRing,
+    user_id: Uuid,
+    id: Uuid,
+    plain: &[u8],
+) -> Result<SealedStorage, Error> {
     let sealed = keys
-        .seal(&plain, &aad(user_id, id))
+        .seal(plain, &aad(user_id, id))
         .map_err(Error::internal)?;
     let key_version = i32::try_from(sealed.key_version)
         .map_err(|_| Error::Internal("key version above 2^31".into()))?;
@@ -686,6 +692,18 @@ pub fn open_storage(
     keys: &KeyRing,
     row: &browser_context::Model,
 ) -> Result<Option<Storage>, Error> {
+    let Some(plain) = open_bytes(keys, row).map_err(Error::internal)? else {
+        return Ok(None);
+    };
+    let json = serde_json::from_slice(&plain).map_err(Error::internal)?;
+    Ok(Some(Storage(json)))
+}
+
+/// The plaintext bytes of a row's storage; `None` when it has none.
+fn open_bytes(
+    keys: &KeyRing,
+    row: &browser_context::Model,
+) -> Result<Option<Vec<u8>>, CryptoError> {
     let (Some(ciphertext), Some(iv), Some(auth_tag), Some(version)) = (
         row.encrypted_storage.clone(),
         row.storage_iv.clone(),
@@ -694,18 +712,14 @@ pub fn open_storage(
     ) else {
         return Ok(None);
     };
-    let version = u32::try_from(version).map_err(|_| Error::Internal("bad key version".into()))?;
+    let version = u32::try_from(version).map_err(|_| CryptoError::DoesNotOpen)?;
     let parts = SealedParts {
         iv,
         ciphertext,
         auth_tag,
     };
-    let sealed = Sealed::from_parts(version, &parts).map_err(Error::internal)?;
-    let plain = keys
-        .open(&sealed, &aad(row.user_id, row.id))
-        .map_err(Error::internal)?;
-    let json = serde_json::from_slice(&plain).map_err(Error::internal)?;
-    Ok(Some(Storage(json)))
+    let sealed = Sealed::from_parts(version, &parts)?;
+    keys.open(&sealed, &aad(row.user_id, row.id)).map(Some)
 }
 
 /// Whether a context can be used at `now`: not deactivated, not past its deadline.
@@ -936,4 +950,84 @@ pub async fn reveal_storage(
     let row = own_context(db, actor, id).await?;
     let storage = open_storage(keys, &row)?;
     Ok(Some((row, storage)))
+}
+
+/// Re-seals the storage of every context whose key version is not the newest,
+/// `batch_size` rows per transaction in id order, with the semantics of
+/// [`core_auth::vault::rotate`]: deactivated and expired contexts are re-sealed
+/// too, so old keys can be retired, and rows without storage have nothing to
+/// re-seal.
+///
+/// Each write is conditional on the row still holding the key version and
+/// nonce that were read, so the run is resumable after a crash, a second run
+/// changes nothing, and a concurrent rotation or storage update is never
+/// overwritten. Rows whose seal does not open are counted as failed and left
+/// as they are. Batches are separate transactions so that a long rotation
+/// holds no lock for long; that is why this takes the pool.
+///
+/// # Errors
+/// Internal, when the database fails; rows of finished batches stay rotated.
+#[tracing::instrument(name = "browser.rotate", skip_all, err(level = "debug"))]
+pub async fn rotate(
+    db: &DatabaseConnection,
+    keys: &KeyRing,
+    batch_size: u64,
+) -> Result<Rotation, Error> {
+    use browser_context::Column as C;
+    let to_version = keys.current_version();
+    let current =
+        i32::try_from(to_version).map_err(|_| Error::Internal("key version above 2^31".into()))?;
+    let mut report = Rotation {
+        to_version,
+        ..Default::default()
+    };
+    let mut after: Option<Uuid> = None;
+    loop {
+        let mut select = browser_context::Entity::find()
+            .filter(C::StorageKeyVersion.is_not_null())
+            .filter(C::StorageKeyVersion.ne(current))
+            .order_by_asc(C::Id)
+            .limit(Ord::max(batch_size, 1));
+        if let Some(last) = after {
+            select = select.filter(C::Id.gt(last));
+        }
+        let txn = db.begin().await?;
+        let rows = select.all(&txn).await?;
+        let Some(last) = rows.last() else {
+            txn.commit().await?;
+            break;
+        };
+        after = Some(last.id);
+        for row in rows {
+            // The CHECK constraint sets the four storage columns together, so
+            // a row with a key version has a seal to open.
+            let opened = open_bytes(keys, &row);
+            let (Ok(Some(plain)), Some(version), Some(iv)) =
+                (opened, row.storage_key_version, row.storage_iv.as_deref())
+            else {
+                tracing::warn!(browser_context_id = %row.id, key_version = row.storage_key_version, "browser context storage does not open; left as is");
+                report.failed += 1;
+                continue;
+            };
+            let sealed = seal_bytes(keys, row.user_id, row.id, &plain)?;
+            let mut update = browser_context::Entity::update_many();
+            for (col, value) in storage_columns(sealed) {
+                update = update.col_expr(col, value);
+            }
+            let done = update
+                .filter(C::Id.eq(row.id))
+                .filter(C::StorageKeyVersion.eq(version))
+                // A nonce is never reused, so an unchanged iv means an unchanged seal.
+                .filter(C::StorageIv.eq(iv))
+                .exec(&txn)
+                .await?;
+            if done.rows_affected == 1 {
+                report.resealed += 1;
+            } else {
+                report.skipped += 1;
+            }
+        }
+        txn.commit().await?;
+    }
+    Ok(report)
 }

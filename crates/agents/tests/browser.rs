@@ -13,6 +13,7 @@ use agents::entity::{browser_context, browser_session};
 use chrono::Duration;
 use common::Fixture;
 use core_auth::entity::security_audit_log;
+use core_auth::vault::Rotation;
 use kernel::actor::Actor;
 use kernel::clock::Clock;
 use kernel::crypto::KeyRing;
@@ -20,7 +21,7 @@ use kernel::error::Code;
 use kernel::page::PageArgs;
 use resources_common::*;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -624,4 +625,265 @@ async fn an_expired_context_takes_no_new_storage_and_usable_lists_skip_it() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound, "another user's context");
+}
+
+/// A ring of fresh keys `1` and `2` as the operator holds them while
+/// rotating: the old ring alone, the ring with both, and the new key alone.
+fn rotation_rings() -> (KeyRing, KeyRing, KeyRing) {
+    let (old, new) = (
+        KeyRing::generate_entry(1).unwrap(),
+        KeyRing::generate_entry(2).unwrap(),
+    );
+    (
+        KeyRing::parse(&old).unwrap(),
+        KeyRing::parse(&format!("{old},{new}")).unwrap(),
+        KeyRing::parse(&new).unwrap(),
+    )
+}
+
+/// A context of `actor`, with [`storage`] when `sealed`, usable until `ttl` passes.
+async fn context_with(
+    f: &Fixture,
+    actor: &Actor,
+    keys: &KeyRing,
+    context_id: &str,
+    sealed: bool,
+    ttl: Option<Duration>,
+) -> Uuid {
+    let now = f.clock.now();
+    let req = NewBrowserContext::parse(
+        BrowserContextFields {
+            context_id: context_id.into(),
+            storage: sealed.then(storage),
+            expires_at: ttl.map(|d| now + d),
+            ..Default::default()
+        },
+        now,
+    )
+    .unwrap();
+    browser::create_context(&f.t.db, actor, keys, req, now)
+        .await
+        .unwrap()
+        .id
+}
+
+async fn all_contexts(f: &Fixture) -> Vec<browser_context::Model> {
+    browser_context::Entity::find().all(&f.t.db).await.unwrap()
+}
+
+#[tokio::test]
+async fn rotation_reseals_context_storage_under_the_newest_key_and_a_second_run_changes_nothing() {
+    let f = Fixture::new().await;
+    let alice = f.user("alice@example.com").await;
+    let bob = f.user("bob@example.com").await;
+    let (old, both, only_new) = rotation_rings();
+    let live = context(&f, &alice, &old, "ctx_live").await;
+    let expiring = context_with(
+        &f,
+        &alice,
+        &old,
+        "ctx_expiring",
+        true,
+        Some(Duration::minutes(1)),
+    )
+    .await;
+    let empty = context_with(&f, &alice, &old, "ctx_empty", false, None).await;
+    let retired = context(&f, &alice, &old, "ctx_retired").await;
+    browser::deactivate_context(&f.t.db, &alice, retired, f.clock.now())
+        .await
+        .unwrap();
+    let bobs = context(&f, &bob, &old, "ctx_bob").await;
+    f.clock.advance(Duration::minutes(2));
+    let untouched = |rows: &[browser_context::Model]| -> Vec<browser_context::Model> {
+        rows.iter()
+            .filter(|r| r.id == empty || r.id == retired)
+            .cloned()
+            .collect()
+    };
+    let without_storage = untouched(&all_contexts(&f).await);
+
+    let first = browser::rotate(&f.t.db, &both, 2).await.unwrap();
+    assert_eq!(
+        first,
+        Rotation {
+            to_version: 2,
+            resealed: 3,
+            skipped: 0,
+            failed: 0
+        },
+        "the expired context is re-sealed too; contexts without storage have nothing to re-seal"
+    );
+    let after = all_contexts(&f).await;
+    assert_eq!(untouched(&after), without_storage);
+    for id in [live, expiring, bobs] {
+        let row = after.iter().find(|r| r.id == id).unwrap();
+        assert_eq!(row.storage_key_version, Some(2));
+        // The old key can now be retired: the new key alone opens every row.
+        let opened = browser::open_storage(&only_new, row).unwrap().unwrap();
+        assert_eq!(opened.into_json(), storage());
+    }
+    let (_, revealed) = browser::reveal_storage(&f.t.db, &alice, &only_new, live, f.clock.now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(revealed.unwrap().into_json(), storage());
+
+    let before_second = all_contexts(&f).await;
+    let second = browser::rotate(&f.t.db, &both, 2).await.unwrap();
+    assert_eq!(
+        second,
+        Rotation {
+            to_version: 2,
+            ..Default::default()
+        }
+    );
+    assert_eq!(all_contexts(&f).await, before_second);
+}
+
+#[tokio::test]
+async fn rotation_counts_and_leaves_context_storage_that_does_not_open() {
+    let f = Fixture::new().await;
+    let alice = f.user("alice@example.com").await;
+    let (old, both, _) = rotation_rings();
+    let good = context(&f, &alice, &old, "ctx_good").await;
+    let unknown = context(&f, &alice, &old, "ctx_unknown").await;
+    browser_context::Entity::update_many()
+        .col_expr(browser_context::Column::StorageKeyVersion, Expr::value(7))
+        .filter(browser_context::Column::Id.eq(unknown))
+        .exec(&f.t.db)
+        .await
+        .unwrap();
+    let unknown_before = stored_context(&f, unknown).await;
+
+    let report = browser::rotate(&f.t.db, &both, 10).await.unwrap();
+    assert_eq!((report.resealed, report.failed), (1, 1));
+    assert_eq!(stored_context(&f, good).await.storage_key_version, Some(2));
+    assert_eq!(
+        stored_context(&f, unknown).await,
+        unknown_before,
+        "left as it was"
+    );
+
+    let again = browser::rotate(&f.t.db, &both, 10).await.unwrap();
+    assert_eq!((again.resealed, again.failed), (0, 1));
+    assert_eq!(stored_context(&f, unknown).await, unknown_before);
+}
+
+#[tokio::test]
+async fn rotation_resumes_with_only_the_contexts_still_under_old_keys() {
+    let f = Fixture::new().await;
+    let alice = f.user("alice@example.com").await;
+    let (old, both, _) = rotation_rings();
+    let a = context(&f, &alice, &old, "ctx_a").await;
+    let b = context(&f, &alice, &old, "ctx_b").await;
+    // As if an interrupted run had re-sealed "a" already.
+    let same = Storage::parse(storage()).unwrap();
+    browser::update_storage(&f.t.db, &alice, &both, a, same, f.clock.now())
+        .await
+        .unwrap();
+    let a_before = stored_context(&f, a).await;
+
+    let report = browser::rotate(&f.t.db, &both, 1).await.unwrap();
+    assert_eq!((report.resealed, report.skipped), (1, 0), "only b was left");
+    assert_eq!(
+        stored_context(&f, a).await,
+        a_before,
+        "a is not touched again"
+    );
+    assert_eq!(stored_context(&f, b).await.storage_key_version, Some(2));
+}
+
+#[tokio::test]
+async fn concurrent_rotations_reseal_each_context_exactly_once() {
+    let f = Fixture::new().await;
+    let alice = f.user("alice@example.com").await;
+    let (old, both, _) = rotation_rings();
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        ids.push(context(&f, &alice, &old, &format!("ctx_{n}")).await);
+    }
+
+    let (one, two) = tokio::join!(
+        browser::rotate(&f.t.db, &both, 3),
+        browser::rotate(&f.t.db, &both, 3)
+    );
+    let (one, two) = (one.unwrap(), two.unwrap());
+    assert_eq!(one.resealed + two.resealed, 12, "{one:?} {two:?}");
+    assert_eq!(one.failed + two.failed, 0);
+    for id in ids {
+        let row = stored_context(&f, id).await;
+        assert_eq!(row.storage_key_version, Some(2));
+        let opened = browser::open_storage(&both, &row).unwrap().unwrap();
+        assert_eq!(opened.into_json(), storage());
+    }
+}
+
+/// A storage update that commits between rotation's read and its write wins.
+/// The writer is a server instance still on the old ring, so its new seal
+/// keeps key version 1 and only the nonce tells the rotation the row changed.
+/// PostgreSQL only: SQLite runs one writer at a time, so a write cannot land
+/// between a transaction's read and its write there.
+#[tokio::test]
+async fn a_storage_update_between_rotations_read_and_write_is_not_overwritten() {
+    let f = Fixture::new().await;
+    if !f.t.is_postgres() {
+        return;
+    }
+    let alice = f.user("alice@example.com").await;
+    let (old, both, only_new) = rotation_rings();
+    let id = context(&f, &alice, &old, "ctx_raced").await;
+    let fresh = json!({ "cookies": [], "written": "meanwhile" });
+
+    // The writer takes the row lock first and holds it.
+    let writer = f.t.db.begin().await.unwrap();
+    let pid: i32 = writer
+        .query_one_raw(sea_orm::Statement::from_string(
+            writer.get_database_backend(),
+            "SELECT pg_backend_pid() AS pid",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "pid")
+        .unwrap();
+    let update = Storage::parse(fresh.clone()).unwrap();
+    browser::update_storage(&writer, &alice, &old, id, update, f.clock.now())
+        .await
+        .unwrap();
+
+    // The rotation reads the committed row, then its write waits for the lock.
+    let rotation = tokio::spawn({
+        let (db, keys) = (f.t.db.clone(), both.clone());
+        async move { browser::rotate(&db, &keys, 10).await }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while count(
+        &f,
+        "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE ? = ANY(pg_blocking_pids(pid))",
+        vec![pid.into()],
+    )
+    .await
+        == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rotation never waited for the writer"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    writer.commit().await.unwrap();
+
+    let report = rotation.await.unwrap().unwrap();
+    assert_eq!((report.resealed, report.skipped), (0, 1), "{report:?}");
+    let row = stored_context(&f, id).await;
+    assert_eq!(row.storage_key_version, Some(1), "the writer's seal stands");
+    let opened = browser::open_storage(&old, &row).unwrap().unwrap();
+    assert_eq!(opened.into_json(), fresh, "the update is not overwritten");
+
+    // The next run re-seals what the writer stored.
+    let next = browser::rotate(&f.t.db, &both, 10).await.unwrap();
+    assert_eq!(next.resealed, 1);
+    let row = stored_context(&f, id).await;
+    let opened = browser::open_storage(&only_new, &row).unwrap().unwrap();
+    assert_eq!(opened.into_json(), fresh);
 }

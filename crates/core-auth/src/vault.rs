@@ -482,7 +482,9 @@ impl Auth {
     }
 }
 
-/// What one [`rotate`] run did.
+/// What one key-rotation run did to one sealed table: [`rotate`] here, and
+/// every other table sealed with the key ring (browser context storage in
+/// `agents`) reports the same way.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Rotation {
     /// The key version rows were re-sealed under.
@@ -490,7 +492,7 @@ pub struct Rotation {
     /// Rows re-sealed by this run.
     pub resealed: u64,
     /// Rows changed by someone else between read and write (a concurrent
-    /// rotation or a new secret); they are already under a current seal.
+    /// rotation or a new secret); they were left to that writer's seal.
     pub skipped: u64,
     /// Rows whose ciphertext did not open (unknown key version or tampered).
     pub failed: u64,
