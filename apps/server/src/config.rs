@@ -593,7 +593,10 @@ mod tests {
         let defaults = config(&[]).agents(clock.clone(), billing()).unwrap();
         assert_eq!(defaults.settings.approval_ttl, chrono::Duration::minutes(5));
         assert_eq!(defaults.settings.events_poll.as_millis(), 250);
-        assert_eq!(defaults.settings.events_retention, chrono::Duration::days(30));
+        assert_eq!(
+            defaults.settings.events_retention,
+            chrono::Duration::days(30)
+        );
         let set = config(&[
             "--agent-approval-ttl-secs",
             "7200",
