@@ -1,7 +1,7 @@
 //! API keys: created with a secret shown once, listed without it, revoked by owner.
 
 use crate::entity::api_key;
-use crate::session::API_KEY_PREFIX;
+use crate::session::{API_KEY_PREFIX, RevocationReason};
 use crate::types::optional_text;
 use crate::{Auth, AuthError};
 use chrono::{DateTime, Utc};
@@ -111,6 +111,7 @@ impl Auth {
             is_active: Set(true),
             created_at: Set(self.clock.now()),
             revoked_at: Set(None),
+            revoked_reason: Set(None),
         }
         .insert(db)
         .await?;
@@ -150,6 +151,10 @@ impl Auth {
         let done = api_key::Entity::update_many()
             .col_expr(api_key::Column::IsActive, Expr::value(false))
             .col_expr(api_key::Column::RevokedAt, Expr::value(self.clock.now()))
+            .col_expr(
+                api_key::Column::RevokedReason,
+                Expr::value(RevocationReason::RevokedByOwner.as_str()),
+            )
             .filter(api_key::Column::Id.eq(id))
             .filter(api_key::Column::UserId.eq(actor.user_id))
             .filter(api_key::Column::IsActive.eq(true))

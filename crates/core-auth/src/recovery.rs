@@ -11,7 +11,7 @@ use crate::entity::{
     email_verification_token as verification, password_reset_token as reset, user,
 };
 use crate::password::PasswordHash;
-use crate::session::RevokeScope;
+use crate::session::{RevocationReason, RevokeScope};
 use crate::types::Email;
 use crate::{Auth, AuthError};
 use chrono::{DateTime, Duration, Utc};
@@ -233,7 +233,13 @@ impl Auth {
         active.email_verified_at = Set(Some(verified));
         active.updated_at = Set(now);
         let user = active.update(db).await?;
-        self.revoke_sessions(db, user.id, RevokeScope::All).await?;
+        self.revoke_sessions(
+            db,
+            user.id,
+            RevokeScope::All,
+            RevocationReason::PasswordReset,
+        )
+        .await?;
         // Whoever reset the password holds the mailbox: lift a sign-in lockout.
         self.clear_attempts(db, &email).await?;
         Ok(user.id)

@@ -54,6 +54,7 @@ impl Auth {
             last_seen_at: Set(now),
             expires_at: Set(expires_at),
             revoked_at: Set(None),
+            revoked_reason: Set(None),
         }
         .insert(db)
         .await?;
@@ -98,7 +99,9 @@ impl Auth {
             .await?
             .ok_or(AuthError::InvalidToken)?;
         let user = user.ok_or(AuthError::InvalidToken)?;
-        if found.revoked_at.is_some() {
+        if found.revoked_at.is_some()
+            && RevocationReason::is_suspicious_reuse(&found.revoked_reason)
+        {
             self.note_revoked_token(db, user.id, "session", found.id)
                 .await;
         }
@@ -143,7 +146,7 @@ impl Auth {
             .await?
             .ok_or(AuthError::InvalidToken)?;
         let user = user.ok_or(AuthError::InvalidToken)?;
-        if key.revoked_at.is_some() {
+        if key.revoked_at.is_some() && RevocationReason::is_suspicious_reuse(&key.revoked_reason) {
             self.note_revoked_token(db, user.id, "api_key", key.id)
                 .await;
         }
@@ -181,11 +184,16 @@ impl Auth {
     #[tracing::instrument(name = "auth.logout", skip_all, err(level = "debug"))]
     pub async fn logout(&self, db: &impl ConnectionTrait, actor: &Actor) -> Result<(), AuthError> {
         let session_id = actor.session_id().ok_or(AuthError::SessionRequired)?;
-        self.revoke_sessions(db, actor.user_id, RevokeScope::Only(session_id))
-            .await
+        self.revoke_sessions(
+            db,
+            actor.user_id,
+            RevokeScope::Only(session_id),
+            RevocationReason::Logout,
+        )
+        .await
     }
 
-    /// Revokes sessions of `user_id` that are still live.
+    /// Revokes sessions of `user_id` that are still live, for `reason`.
     ///
     /// # Errors
     /// Internal, when the database fails.
@@ -195,9 +203,11 @@ impl Auth {
         db: &impl ConnectionTrait,
         user_id: Uuid,
         scope: RevokeScope,
+        reason: RevocationReason,
     ) -> Result<(), AuthError> {
         let mut update = session::Entity::update_many()
             .col_expr(session::Column::RevokedAt, Expr::value(self.clock.now()))
+            .col_expr(session::Column::RevokedReason, Expr::value(reason.as_str()))
             .filter(session::Column::UserId.eq(user_id))
             .filter(session::Column::RevokedAt.is_null());
         update = match scope {
@@ -224,6 +234,45 @@ async fn touch<E: EntityTrait>(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Why a credential was revoked; stored in `revoked_reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationReason {
+    /// The owner signed out of this session.
+    Logout,
+    /// The owner changed the password; the other sessions end.
+    PasswordChanged,
+    /// The password was reset through the mailbox; every session ends.
+    PasswordReset,
+    /// An admin suspended the account.
+    Suspended,
+    /// The owner revoked the API key.
+    RevokedByOwner,
+}
+
+impl RevocationReason {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Logout => "logout",
+            Self::PasswordChanged => "password_changed",
+            Self::PasswordReset => "password_reset",
+            Self::Suspended => "suspended",
+            Self::RevokedByOwner => "revoked_by_owner",
+        }
+    }
+
+    /// Whether presenting a credential revoked for `stored` is worth a
+    /// `suspicious_token_use` event. A session its owner signed out of is
+    /// not: a stale tab or an old client sends it back all the time, and
+    /// every such report buried the real ones. Every other reason ends a
+    /// credential because it may be in the wrong hands (a password changed
+    /// or reset, a suspension, a key its owner withdrew), and so does a row
+    /// revoked before reasons were kept (`None`).
+    pub fn is_suspicious_reuse(stored: &Option<String>) -> bool {
+        stored.as_deref() != Some(Self::Logout.as_str())
+    }
 }
 
 /// Which of a user's sessions to revoke.

@@ -2,7 +2,7 @@
 
 use crate::entity::{login_attempt, user};
 use crate::password::{self, NewPassword, PasswordHash};
-use crate::session::{IssuedSession, RevokeScope};
+use crate::session::{IssuedSession, RevocationReason, RevokeScope};
 use crate::types::{ClientInfo, Email, optional_text};
 use crate::{Auth, AuthError};
 use kernel::actor::Actor;
@@ -213,8 +213,13 @@ impl Auth {
         active.password_hash = Set(Some(new.into_string()));
         active.updated_at = Set(self.clock.now());
         active.update(db).await?;
-        self.revoke_sessions(db, actor.user_id, RevokeScope::AllBut(session_id))
-            .await
+        self.revoke_sessions(
+            db,
+            actor.user_id,
+            RevokeScope::AllBut(session_id),
+            RevocationReason::PasswordChanged,
+        )
+        .await
     }
 
     /// The acting user's account.

@@ -723,15 +723,71 @@ async fn successful_sign_ins_write_no_security_events() {
     assert_eq!(count::<security_event::Entity>(&t.db).await, 0);
 }
 
+/// The reason stored with session `id`'s revocation.
+async fn revoked_reason(db: &sea_orm::DatabaseConnection, id: uuid::Uuid) -> Option<String> {
+    session::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap()
+        .revoked_reason
+}
+
 #[tokio::test]
-async fn revoked_session_token_use_writes_one_suspicious_token_event() {
-    let (t, auth, clock) = setup().await;
+async fn a_session_signed_out_by_its_owner_is_refused_but_not_reported() {
+    let (t, auth, _clock) = setup().await;
     let (ada, actor) = member(&auth, &t.db, "ada@x.com", "user").await;
     auth.logout(&t.db, &actor).await.unwrap();
-
+    assert_eq!(
+        revoked_reason(&t.db, actor.session_id().unwrap())
+            .await
+            .as_deref(),
+        Some("logout")
+    );
     for _ in 0..3 {
         let err = auth.authenticate(&t.db, &ada.token).await.unwrap_err();
         assert_eq!(code(err), Code::Unauthenticated);
+    }
+    assert!(
+        events_of_kind(&t.db, kinds::SUSPICIOUS_TOKEN_USE)
+            .await
+            .is_empty(),
+        "a stale tab sending its old token is not an attack"
+    );
+}
+
+#[tokio::test]
+async fn a_session_ended_by_a_password_change_writes_one_suspicious_token_event() {
+    let (t, auth, clock) = setup().await;
+    let (ada, _) = member(&auth, &t.db, "ada@x.com", "user").await;
+    let (_, changer) = {
+        let other = login(&auth, &t.db, "ada@x.com", PASSWORD).await.unwrap();
+        let actor = auth.authenticate(&t.db, &other.token).await.unwrap();
+        (other, actor)
+    };
+    let new = core_auth::password::NewPassword::parse("newPassword", "brand new secret".into())
+        .unwrap()
+        .hash()
+        .await
+        .unwrap();
+    auth.change_password(&t.db, &changer, PASSWORD.into(), new)
+        .await
+        .unwrap();
+    let first = auth.authenticate(&t.db, &ada.token).await.unwrap_err();
+    assert_eq!(code(first), Code::Unauthenticated);
+    let revoked = session::Entity::find()
+        .filter(session::Column::RevokedAt.is_not_null())
+        .all(&t.db)
+        .await
+        .unwrap();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(
+        revoked[0].revoked_reason.as_deref(),
+        Some("password_changed")
+    );
+
+    for _ in 0..2 {
+        auth.authenticate(&t.db, &ada.token).await.unwrap_err();
     }
     let events = events_of_kind(&t.db, kinds::SUSPICIOUS_TOKEN_USE).await;
     assert_eq!(
@@ -755,11 +811,40 @@ async fn revoked_session_token_use_writes_one_suspicious_token_event() {
 }
 
 #[tokio::test]
+async fn a_session_revoked_before_reasons_were_kept_is_still_reported() {
+    let (t, auth, _clock) = setup().await;
+    let (ada, actor) = member(&auth, &t.db, "ada@x.com", "user").await;
+    auth.logout(&t.db, &actor).await.unwrap();
+    // As a row revoked before the reason column existed reads.
+    session::Entity::update_many()
+        .col_expr(
+            session::Column::RevokedReason,
+            sea_orm::sea_query::Expr::value(Option::<String>::None),
+        )
+        .exec(&t.db)
+        .await
+        .unwrap();
+    auth.authenticate(&t.db, &ada.token).await.unwrap_err();
+    assert_eq!(
+        events_of_kind(&t.db, kinds::SUSPICIOUS_TOKEN_USE)
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
 async fn revoked_api_key_use_writes_a_suspicious_token_event() {
     let (t, auth, _clock) = setup().await;
     let (_, ada) = member(&auth, &t.db, "ada@x.com", "user").await;
     let (key, secret) = api_key(&auth, &t.db, &ada, "ci", None, None).await;
     auth.revoke_api_key(&t.db, &ada, key.id).await.unwrap();
+    let stored = core_auth::entity::api_key::Entity::find_by_id(key.id)
+        .one(&t.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.revoked_reason.as_deref(), Some("revoked_by_owner"));
     auth.authenticate(&t.db, &secret).await.unwrap_err();
     let events = events_of_kind(&t.db, kinds::SUSPICIOUS_TOKEN_USE).await;
     assert_eq!(events.len(), 1);
@@ -1082,4 +1167,21 @@ async fn concurrent_suspensions_of_one_user_suspend_once() {
 
 fn t_is_sqlite(db: &sea_orm::DatabaseConnection) -> bool {
     db.get_database_backend() == sea_orm::DbBackend::Sqlite
+}
+
+#[test]
+fn every_revocation_reason_is_one_the_database_accepts() {
+    use core_auth::session::RevocationReason as R;
+    let stored = migration::m20261128_000017_revocation_reasons::REVOCATION_REASONS;
+    let all = [
+        R::Logout,
+        R::PasswordChanged,
+        R::PasswordReset,
+        R::Suspended,
+        R::RevokedByOwner,
+    ];
+    assert_eq!(all.len(), stored.len());
+    for reason in all {
+        assert!(stored.contains(&reason.as_str()), "{reason:?}");
+    }
 }

@@ -6,7 +6,7 @@ use super::AdminCap;
 use crate::Auth;
 use crate::entity::user;
 use crate::security::record_access;
-use crate::session::RevokeScope;
+use crate::session::{RevocationReason, RevokeScope};
 use crate::types::optional_text;
 use kernel::Error;
 use kernel::actor::Role;
@@ -217,7 +217,8 @@ impl Auth {
         active.suspension_reason = Set(Some(reason.0));
         active.updated_at = Set(now);
         let updated = active.update(db).await?;
-        self.revoke_sessions(db, id, RevokeScope::All).await?;
+        self.revoke_sessions(db, id, RevokeScope::All, RevocationReason::Suspended)
+            .await?;
         let rid = id.to_string();
         let details = json!({ "reason": updated.suspension_reason });
         record_access(

@@ -20,6 +20,8 @@ pub struct Model {
     pub is_active: bool,
     pub created_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
+    /// Why it was revoked (`RevocationReason`); `None` while live and on rows revoked before reasons were kept.
+    pub revoked_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
