@@ -107,10 +107,10 @@ async fn main() -> anyhow::Result<()> {
     // AGENT_EVENTS_RETENTION_DAYS ago; a second instance finds nothing left.
     jobs.every(
         std::time::Duration::from_secs(3600),
-        Arc::new(agents::events::RetentionJob {
-            db: db.clone(),
-            agents: agents.clone(),
-        }),
+        Arc::new(agents::events::RetentionJob::new(
+            db.clone(),
+            agents.clone(),
+        )),
     );
     // Writes `expired` into browser sessions past their deadline (reads already
     // answer `expired`; this lets stored rows and indexes catch up).

@@ -101,19 +101,22 @@ pub async fn emit(
 /// Finished runs whose events one retention statement deletes.
 const RETENTION_BATCH: i64 = 100;
 
-/// Deletes the events of runs that finished before `before`, a batch of
-/// runs per statement (each statement its own short transaction), oldest
-/// first. The runs themselves, their steps, tool calls, approvals and
-/// checkpoints stay; only the live-progress log goes. Answers how many
-/// events were deleted.
+/// Deletes the events of runs that finished in `[since, before)` (all
+/// before `before` when `since` is `None`), a batch of runs per statement
+/// (each statement its own short transaction), oldest first. The runs
+/// themselves, their steps, tool calls, approvals and checkpoints stay; only
+/// the live-progress log goes. Answers how many events were deleted.
 ///
 /// # Errors
 /// Internal on database failure; batches already deleted stay deleted.
 pub async fn purge_finished(
     db: &impl ConnectionTrait,
+    since: Option<DateTime<Utc>>,
     before: DateTime<Utc>,
 ) -> Result<u64, Error> {
     let backend = db.get_database_backend();
+    // The epoch stands for "no lower bound": finished runs all have a later `completed_at`.
+    let since = since.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
     let mut deleted = 0;
     loop {
         let done = db
@@ -121,11 +124,11 @@ pub async fn purge_finished(
                 backend,
                 "DELETE FROM agent_events WHERE execution_id IN ( \
                    SELECT e.id FROM agent_executions e \
-                   WHERE e.completed_at < ? \
+                   WHERE e.completed_at >= ? AND e.completed_at < ? \
                      AND e.status IN ('completed', 'failed', 'cancelled') \
                      AND EXISTS (SELECT 1 FROM agent_events v WHERE v.execution_id = e.id) \
                    ORDER BY e.completed_at LIMIT ?)",
-                vec![before.into(), RETENTION_BATCH.into()],
+                vec![since.into(), before.into(), RETENTION_BATCH.into()],
             ))
             .await?
             .rows_affected();
@@ -138,12 +141,31 @@ pub async fn purge_finished(
 
 /// Deletes the event log of runs finished longer than
 /// [`crate::AgentSettings::events_retention`] ago; safe on every instance
-/// (a second run finds nothing).
+/// (a second run finds nothing). The first run after start looks at all of
+/// history; later runs only at runs that finished since the previous
+/// cutoff, so the job's cost follows new work, not the table's age.
 pub struct RetentionJob {
-    /// The pool.
-    pub db: sea_orm::DatabaseConnection,
-    /// Clock and settings.
-    pub agents: crate::Agents,
+    db: sea_orm::DatabaseConnection,
+    agents: crate::Agents,
+    /// The previous run's cutoff, once a run has finished.
+    done_before: std::sync::Mutex<Option<DateTime<Utc>>>,
+}
+
+impl RetentionJob {
+    /// The job over `db`, with `agents`' clock and retention.
+    pub fn new(db: sea_orm::DatabaseConnection, agents: crate::Agents) -> Self {
+        Self {
+            db,
+            agents,
+            done_before: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn watermark(&self) -> std::sync::MutexGuard<'_, Option<DateTime<Utc>>> {
+        self.done_before
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 #[async_trait::async_trait]
@@ -154,7 +176,9 @@ impl kernel::jobs::Job for RetentionJob {
 
     async fn run(&self) -> Result<(), Error> {
         let before = self.agents.clock.now() - self.agents.settings.events_retention;
-        let deleted = purge_finished(&self.db, before).await?;
+        let since = *self.watermark();
+        let deleted = purge_finished(&self.db, since, before).await?;
+        *self.watermark() = Some(before);
         if deleted > 0 {
             tracing::info!(deleted, %before, "agent events past retention deleted");
         }

@@ -459,6 +459,59 @@ async fn a_pause_longer_than_the_reservation_ttl_keeps_the_slot_until_the_timeou
 }
 
 #[tokio::test]
+async fn a_pause_during_a_step_is_not_cut_back_by_the_worker_finishing_that_step() {
+    let f = Fixture::new().await;
+    let alice = f.subscribed_user("alice@example.com", 10, 1).await;
+    let session = f.session(&alice, 10).await;
+    let ttl = f.agents.billing.settings.reservation_ttl.0;
+    // The owner pauses while the worker plays the first step; the worker then
+    // re-takes the run to write that step, which renews the reservation.
+    let mut acting = ActingRunner::new(&f, &alice, (0, 0), Act::Pause);
+    acting.agents.settings.pause_timeout = ttl * 3;
+    let runner = Arc::new(acting);
+    let agents = with_shared(&f, runner.clone());
+    let run = start_with(&f, &agents, &alice, &session, Some(thoughts(3))).await;
+    *runner.execution.lock().unwrap() = Some(run.id);
+    tick(&worker_with(&f, agents, "w")).await;
+    assert_eq!(control(&f, run.id).await.control_state, "paused");
+    assert_eq!(
+        execution(&f, run.id).await.step_index,
+        1,
+        "the step was written"
+    );
+
+    period_job_after(&f, ttl * 2).await;
+    assert_eq!(reservation_status(&f, &run).await, "reserved");
+}
+
+#[tokio::test]
+async fn an_instruction_injected_while_waiting_on_an_approval_keeps_the_longer_hold() {
+    let f = Fixture::new().await;
+    let alice = f.subscribed_user("alice@example.com", 10, 1).await;
+    let session = f.session(&alice, 10).await;
+    let ttl = f.agents.billing.settings.reservation_ttl.0;
+    let mut agents = f.agents.clone();
+    agents.settings.approval_ttl = ttl * 3;
+    let p = plan(vec![(
+        "act",
+        vec![
+            approval("send_email", "Send the report to the client"),
+            finish(json!("sent")),
+        ],
+    )]);
+    let run = start_with(&f, &agents, &alice, &session, Some(p)).await;
+    tick(&worker_with(&f, agents.clone(), "w")).await;
+    assert_eq!(control(&f, run.id).await.control_state, "awaiting_approval");
+    let note = agents::controls::Instruction::parse("keep it short".into()).unwrap();
+    agents::controls::inject(&f.t.db, &agents, &alice, run.id, note)
+        .await
+        .unwrap();
+
+    period_job_after(&f, ttl * 2).await;
+    assert_eq!(reservation_status(&f, &run).await, "reserved");
+}
+
+#[tokio::test]
 async fn a_run_waiting_on_an_approval_longer_than_the_reservation_ttl_keeps_the_slot() {
     let f = Fixture::new().await;
     let alice = f.subscribed_user("alice@example.com", 10, 1).await;
@@ -769,10 +822,7 @@ async fn the_event_log_of_runs_finished_past_retention_is_deleted_and_nothing_el
     assert_eq!(execution(&f, recent.id).await.status, "completed");
     let recent_events = events(&f, recent.id).await.len();
 
-    let job = agents::events::RetentionJob {
-        db: f.t.db.clone(),
-        agents,
-    };
+    let job = agents::events::RetentionJob::new(f.t.db.clone(), agents);
     run_once(&job).await.unwrap();
     assert!(events(&f, old.id).await.is_empty(), "finished long ago");
     let kept = execution(&f, old.id).await;
@@ -786,11 +836,17 @@ async fn the_event_log_of_runs_finished_past_retention_is_deleted_and_nothing_el
     assert_eq!(events(&f, recent.id).await.len(), recent_events);
 
     use kernel::clock::Clock;
-    f.clock.advance(chrono::Duration::seconds(1));
-    let again = agents::events::purge_finished(&f.t.db, f.clock.now()).await;
+    // The same job later: it looks only at runs finished since its last
+    // cutoff, and the recent run is among them now.
+    f.clock.advance(chrono::Duration::hours(2));
+    run_once(&job).await.unwrap();
+    assert!(events(&f, recent.id).await.is_empty());
+    assert_eq!(events(&f, held.id).await.len(), held_events);
     assert_eq!(
-        again.unwrap(),
-        recent_events as u64,
-        "only the recent run was left"
+        agents::events::purge_finished(&f.t.db, None, f.clock.now())
+            .await
+            .unwrap(),
+        0,
+        "nothing left behind the watermark"
     );
 }

@@ -526,9 +526,11 @@ impl Billing {
     }
 
     /// Keeps unsettled reservation `reservation_id` alive: its `expires_at`
-    /// moves to `now` + `reservation_ttl` (a conditional `UPDATE ... WHERE
-    /// status = 'reserved'`). Answers whether it moved: `false` for a settled
-    /// (or unknown) reservation, which stays as it is.
+    /// moves to at least `now` + `reservation_ttl`, through
+    /// [`Self::extend_reservation_until`], so a longer hold set for a wait is
+    /// never cut back. Answers whether it moved: `false` for a settled (or
+    /// unknown) reservation, which stays as it is, and for one already held
+    /// longer.
     ///
     /// # Errors
     /// Internal on database failure.
@@ -538,16 +540,8 @@ impl Billing {
         reservation_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
-        let moved = exec(
-            db,
-            "UPDATE usage_reservations SET expires_at = ? WHERE id = ? AND status = 'reserved'",
-            vec![
-                (now + self.settings.reservation_ttl.0).into(),
-                reservation_id.into(),
-            ],
-        )
-        .await?;
-        Ok(moved == 1)
+        self.extend_reservation_until(db, reservation_id, now + self.settings.reservation_ttl.0)
+            .await
     }
 
     /// Keeps unsettled reservation `reservation_id` alive until at least

@@ -8,6 +8,13 @@
 //! a worker's `SKIP LOCKED` claim passes the row over. Schemas that install
 //! [`AwaitRollbacks`] hand a dropped transaction to the request instead, and
 //! the extension awaits its rollback before the mutation field answers.
+//!
+//! Two limits. A `COMMIT` that fails is not handed over (the transaction is
+//! already out of the `Tx`); the database ends a transaction whose commit
+//! failed, so no lock survives it. And a handed-over transaction keeps its
+//! pooled connection until the root field ends: on SQLite's one-connection
+//! pool, a resolver must not drop its `Tx` and then query the pool in the
+//! same root field, or it waits for the acquire timeout.
 
 use crate::Error;
 use crate::audit::{AuditRecord, AuditSink, redact};
