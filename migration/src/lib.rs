@@ -21,6 +21,7 @@ mod m20261128_000012_usage_gate;
 pub mod m20261128_000013_agents;
 mod m20261128_000014_agent_resources;
 mod m20261128_000016_agent_events_retention;
+mod m20261128_000017_invitation_limits;
 
 /// Runs every migration of the platform in order.
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000013_agents::Migration),
             Box::new(m20261128_000014_agent_resources::Migration),
             Box::new(m20261128_000016_agent_events_retention::Migration),
+            Box::new(m20261128_000017_invitation_limits::Migration),
         ]
     }
 }
