@@ -22,6 +22,7 @@ pub mod m20261128_000013_agents;
 mod m20261128_000014_agent_resources;
 mod m20261128_000016_agent_events_retention;
 pub mod m20261128_000017_revocation_reasons;
+mod m20261128_000018_invitation_limits;
 
 /// Runs every migration of the platform in order.
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000014_agent_resources::Migration),
             Box::new(m20261128_000016_agent_events_retention::Migration),
             Box::new(m20261128_000017_revocation_reasons::Migration),
+            Box::new(m20261128_000018_invitation_limits::Migration),
         ]
     }
 }

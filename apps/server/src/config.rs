@@ -179,6 +179,12 @@ pub struct Config {
     /// Members an organization may have at most (checked when an invitation is accepted).
     #[arg(long, env = "ORG_MEMBER_LIMIT", default_value_t = 100)]
     pub org_member_limit: u64,
+    /// Invitations one user may send per rolling hour, across all their organizations.
+    #[arg(long, env = "INVITATIONS_PER_INVITER_PER_HOUR", default_value_t = 20)]
+    pub invitations_per_inviter_per_hour: u64,
+    /// Invitations one organization may send per rolling day, by all its owners and admins.
+    #[arg(long, env = "INVITATIONS_PER_ORG_PER_DAY", default_value_t = 100)]
+    pub invitations_per_org_per_day: u64,
     /// The public base URL of the app; links in mail point here (never at the request's Host).
     #[arg(long, env = "PUBLIC_URL", default_value = core_auth::recovery::PublicUrl::LOCAL)]
     pub public_url: String,
@@ -399,11 +405,19 @@ impl Config {
         if self.org_member_limit == 0 {
             return Err("ORG_MEMBER_LIMIT must be at least 1".into());
         }
+        if self.invitations_per_inviter_per_hour == 0 || self.invitations_per_org_per_day == 0 {
+            return Err(
+                "INVITATIONS_PER_INVITER_PER_HOUR and INVITATIONS_PER_ORG_PER_DAY must be at least 1"
+                    .into(),
+            );
+        }
         Ok(core_auth::AuthSettings {
             session_idle_timeout: chrono::Duration::seconds(idle),
             session_absolute_timeout: chrono::Duration::seconds(absolute),
             organizations: core_auth::organizations::OrgSettings {
                 member_limit: self.org_member_limit,
+                invitations_per_inviter_per_hour: self.invitations_per_inviter_per_hour,
+                invitations_per_organization_per_day: self.invitations_per_org_per_day,
                 ..Default::default()
             },
             recovery: self.recovery_settings()?,
@@ -508,6 +522,31 @@ mod tests {
                 .auth_settings()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn invitation_sending_limits_are_configured_and_at_least_one() {
+        let defaults = config(&[]).auth_settings().unwrap().organizations;
+        assert_eq!(defaults.invitations_per_inviter_per_hour, 20);
+        assert_eq!(defaults.invitations_per_organization_per_day, 100);
+        let set = config(&[
+            "--invitations-per-inviter-per-hour",
+            "5",
+            "--invitations-per-org-per-day",
+            "30",
+        ])
+        .auth_settings()
+        .unwrap()
+        .organizations;
+        assert_eq!(set.invitations_per_inviter_per_hour, 5);
+        assert_eq!(set.invitations_per_organization_per_day, 30);
+        for args in [
+            ["--invitations-per-inviter-per-hour", "0"],
+            ["--invitations-per-org-per-day", "0"],
+        ] {
+            let err = config(&args).auth_settings().unwrap_err();
+            assert!(err.contains("INVITATIONS_PER_"), "{err}");
+        }
     }
 
     #[test]

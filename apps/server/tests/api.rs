@@ -4,7 +4,9 @@ mod common;
 
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
-use common::{code, spawn_app};
+use common::{code, spawn_app, spawn_app_with_auth};
+use core_auth::AuthSettings;
+use core_auth::organizations::OrgSettings;
 use sea_orm::ConnectionTrait;
 
 #[actix_web::test]
@@ -391,9 +393,22 @@ async fn add_members(app: &common::TestApp, owner: &str, org: &str, prefix: &str
     }
 }
 
+/// Identity rules with these invitation sending limits.
+fn invitation_limits(per_inviter_per_hour: u64, per_organization_per_day: u64) -> AuthSettings {
+    AuthSettings {
+        organizations: OrgSettings {
+            invitations_per_inviter_per_hour: per_inviter_per_hour,
+            invitations_per_organization_per_day: per_organization_per_day,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
 #[actix_web::test]
 async fn organization_members_with_users_cost_the_same_statements_for_3_or_25_members() {
-    let app = spawn_app().await;
+    // One owner invites all 24 members, more than the default hourly limit.
+    let app = spawn_app_with_auth(invitation_limits(100, 100)).await;
     let small_owner = app.register("small@example.com").await;
     let large_owner = app.register("large@example.com").await;
     let small = create_org(&app, &small_owner, "small").await;
@@ -445,6 +460,43 @@ async fn organization_members_with_users_cost_the_same_statements_for_3_or_25_me
         )
         .await;
     assert_eq!(code(&body), "NOT_FOUND");
+}
+
+#[actix_web::test]
+async fn an_invitation_past_the_hourly_limit_is_rate_limited_with_retry_after_and_mails_nothing() {
+    use core_auth::entity::invitation;
+    use kernel::mail::outbox;
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let app = spawn_app_with_auth(invitation_limits(2, 100)).await;
+    let ada = app.register_verified("ada@example.com").await;
+    let org = create_org(&app, &ada, "acme").await;
+    let invite = |email: &str| {
+        format!(
+            r#"mutation {{ inviteMember(input: {{organizationId: "{org}", email: "{email}", role: MEMBER}}) {{ id }} }}"#
+        )
+    };
+    let written = async || {
+        let db = &app.db.db;
+        (
+            invitation::Entity::find().count(db).await.expect("count"),
+            outbox::Entity::find().count(db).await.expect("count"),
+        )
+    };
+    for email in ["a@example.com", "b@example.com"] {
+        let body = app.gql(&invite(email), Some(&ada)).await;
+        assert!(body["data"]["inviteMember"]["id"].is_string(), "{body}");
+    }
+    let before = written().await;
+
+    let body = app.gql(&invite("c@example.com"), Some(&ada)).await;
+
+    assert_eq!(code(&body), "RATE_LIMITED", "{body}");
+    let retry = body["errors"][0]["extensions"]["retryAfter"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("retryAfter: {body}"));
+    assert!((3500..=3600).contains(&retry), "{retry}");
+    assert!(body["data"].is_null(), "{body}");
+    assert_eq!(written().await, before, "the refused invitation wrote rows");
 }
 
 #[actix_web::test]

@@ -1,25 +1,41 @@
 //! Invitations into organizations: `pending` until accepted, rejected, cancelled
 //! or expired (48 hours by default). Only the user whose email was invited sees
 //! and answers an invitation; everyone else is told it does not exist.
+//!
+//! Every invitation mails an address its sender chose, so sending is limited
+//! per inviter per rolling hour and per organization per rolling day
+//! ([`OrgSettings`](crate::organizations::OrgSettings)). Each invitation row is
+//! one mail, whatever became of it, so re-inviting an address counts again.
+//! The counts run under the organization's and the inviter's row locks, so
+//! concurrent invitations cannot together pass a limit.
 
 use crate::Auth;
 use crate::entity::{invitation, member, organization, user};
 use crate::organizations::{
     OrgRole, count_members, find_membership, lock_organization, membership, not_found_as,
 };
+use crate::recovery::lock_user;
 use crate::types::Email;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use kernel::Error;
 use kernel::actor::Actor;
 use kernel::id::new_id;
 use kernel::mail::{OutgoingMail, outbox};
 use kernel::page::{Page, Window};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
 use uuid::Uuid;
 
 /// The outbox `kind` of invitation mail.
 pub const INVITATION_MAIL: &str = "organization_invitation";
+
+/// The rolling window of the per-inviter limit.
+const INVITER_WINDOW: Duration = Duration::hours(1);
+/// The rolling window of the per-organization limit.
+const ORGANIZATION_WINDOW: Duration = Duration::days(1);
 
 /// Where an invitation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +144,8 @@ impl Auth {
     /// # Errors
     /// `NOT_FOUND` for non-members, `FORBIDDEN` for members (and for admins
     /// inviting an owner), `CONFLICT` on `email` when the address is a member
-    /// already or has a pending invitation.
+    /// already or has a pending invitation, `RATE_LIMITED` when the caller's
+    /// hourly or the organization's daily invitation limit is used up.
     #[tracing::instrument(name = "auth.invite_member", skip_all, err(level = "debug"))]
     pub async fn invite_member(
         &self,
@@ -172,6 +189,8 @@ impl Auth {
                 "this address has a pending invitation",
             ));
         }
+        self.within_sending_limits(db, actor.user_id, org, now)
+            .await?;
         // Pending rows past their expiry are expired; say so in the table.
         invitation::Entity::update_many()
             .col_expr(
@@ -197,6 +216,51 @@ impl Auth {
         .await?;
         self.queue_invitation_mail(db, actor, &invitation).await?;
         Ok(invitation)
+    }
+
+    /// Refuses another invitation by `inviter` into `org` when either sending
+    /// limit is used up, with the seconds until both allow one. The caller holds
+    /// the organization's row lock; the inviter's is taken here, after it, so
+    /// that invitations into other organizations are counted too.
+    async fn within_sending_limits(
+        &self,
+        db: &impl ConnectionTrait,
+        inviter: Uuid,
+        org: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        lock_user(db, inviter).await?;
+        let limits = &self.settings.organizations;
+        let by_inviter = full_until(
+            db,
+            (invitation::Column::InviterId, inviter),
+            limits.invitations_per_inviter_per_hour,
+            INVITER_WINDOW,
+            now,
+        )
+        .await?;
+        let by_organization = full_until(
+            db,
+            (invitation::Column::OrganizationId, org),
+            limits.invitations_per_organization_per_day,
+            ORGANIZATION_WINDOW,
+            now,
+        )
+        .await?;
+        match by_inviter.max(by_organization) {
+            None => Ok(()),
+            Some(until) => {
+                let millis = (until - now).num_milliseconds().max(0).unsigned_abs();
+                tracing::info!(
+                    %inviter,
+                    organization_id = %org,
+                    "invitation over the sending limit; nothing sent"
+                );
+                Err(Error::RateLimited {
+                    retry_after: millis.div_ceil(1000).max(1),
+                })
+            }
+        }
     }
 
     /// Queues the invitation mail in the inviting transaction, so it goes out
@@ -405,6 +469,32 @@ impl Auth {
             .filter(invitation::Column::ExpiresAt.gt(self.clock.now()));
         kernel::page::fetch(db, select, invitation::Column::Id, |i| i.id, window).await
     }
+}
+
+/// When the invitations whose `scope` column equals the id fill `limit` within
+/// `window` before `now`, the moment the next one fits: when all but
+/// `limit - 1` of them have left the window. `None` when one fits now.
+async fn full_until(
+    db: &impl ConnectionTrait,
+    scope: (invitation::Column, Uuid),
+    limit: u64,
+    window: Duration,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, Error> {
+    let recent = invitation::Entity::find()
+        .filter(scope.0.eq(scope.1))
+        .filter(invitation::Column::CreatedAt.gt(now - window));
+    let count = recent.clone().count(db).await?;
+    if count < limit {
+        return Ok(None);
+    }
+    let leaving = recent
+        .order_by_asc(invitation::Column::CreatedAt)
+        .order_by_asc(invitation::Column::Id)
+        .offset(count - limit)
+        .one(db)
+        .await?;
+    Ok(Some(leaving.map_or(now, |inv| inv.created_at + window)))
 }
 
 #[cfg(test)]

@@ -22,13 +22,17 @@ use sea_orm::{
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// Organization limits and invitation lifetime.
+/// Organization limits, invitation lifetime and how much invitation mail may be sent.
 #[derive(Debug, Clone)]
 pub struct OrgSettings {
     /// Members an organization may have at most; enforced when an invitation is accepted.
     pub member_limit: u64,
     /// How long an invitation stays acceptable after it is sent.
     pub invitation_ttl: Duration,
+    /// Invitations one user may send per rolling hour, across all their organizations (20).
+    pub invitations_per_inviter_per_hour: u64,
+    /// Invitations one organization may send per rolling day, by all its admins (100).
+    pub invitations_per_organization_per_day: u64,
 }
 
 impl Default for OrgSettings {
@@ -36,6 +40,8 @@ impl Default for OrgSettings {
         Self {
             member_limit: 100,
             invitation_ttl: Duration::hours(48),
+            invitations_per_inviter_per_hour: 20,
+            invitations_per_organization_per_day: 100,
         }
     }
 }

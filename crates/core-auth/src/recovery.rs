@@ -21,8 +21,8 @@ use kernel::id::new_id;
 use kernel::mail::{OutgoingMail, outbox};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use uuid::Uuid;
 
@@ -383,7 +383,12 @@ impl Auth {
 /// a write to the user's row takes its row lock on PostgreSQL and the write
 /// lock on SQLite, so the count that follows sees every earlier request.
 /// (sea-query drops `FOR UPDATE` on SQLite, hence a write rather than a locking read.)
-async fn lock_user(db: &impl ConnectionTrait, user_id: Uuid) -> Result<(), AuthError> {
+/// On PostgreSQL the no-op update takes `FOR NO KEY UPDATE`, which does not
+/// block other transactions inserting rows that reference the user.
+///
+/// # Errors
+/// When the database fails.
+pub(crate) async fn lock_user(db: &impl ConnectionTrait, user_id: Uuid) -> Result<(), DbErr> {
     user::Entity::update_many()
         .col_expr(user::Column::UpdatedAt, Expr::col(user::Column::UpdatedAt))
         .filter(user::Column::Id.eq(user_id))

@@ -24,8 +24,17 @@ pub async fn spawn_app() -> TestApp {
 
 /// Builds the app with introspection on or off.
 pub async fn spawn_app_with(introspection: bool) -> TestApp {
+    build(introspection, Default::default()).await
+}
+
+/// Builds the app with these identity rules.
+pub async fn spawn_app_with_auth(settings: core_auth::AuthSettings) -> TestApp {
+    build(true, settings).await
+}
+
+async fn build(introspection: bool, settings: core_auth::AuthSettings) -> TestApp {
     let db = TestDb::new::<migration::Migrator>().await;
-    let auth = core_auth::Auth::new(Default::default(), kernel::clock::system());
+    let auth = core_auth::Auth::new(settings, kernel::clock::system());
     let keys = kernel::crypto::KeyRing::single(1, [7; 32]);
     let idempotency = kernel::idempotency::Idempotency::new(auth.clock.clone(), keys.clone());
     let state = AppState {

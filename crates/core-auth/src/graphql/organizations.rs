@@ -135,7 +135,9 @@ impl OrgMutation {
     }
 
     /// Invites an email address; owners and admins only, and only owners invite owners.
-    /// `CONFLICT` on `email` when the address is a member or already invited.
+    /// `CONFLICT` on `email` when the address is a member or already invited;
+    /// `RATE_LIMITED` (with `retryAfter`) past the caller's hourly or the
+    /// organization's daily invitation limit.
     async fn invite_member(
         &self,
         ctx: &Context<'_>,
