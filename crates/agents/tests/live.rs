@@ -338,8 +338,11 @@ async fn a_running_stream_does_not_end_before_the_final_status() {
     assert_eq!(event(&planning)["payload"]["to"], "planning");
     let idle = tokio::time::timeout(POLL * 10, stream.next()).await;
     assert!(idle.is_err(), "still open while the run goes on: {idle:?}");
-    emit(&f.t.db, &run, EventKind::Step, 1).await;
-    assert_eq!(event(&next(&mut stream).await.unwrap())["seq"], 3);
+    // The timeout may have cut the stream's poll short mid-query, holding
+    // SQLite's one connection inside the stream: keep polling the stream
+    // while the next event is written, so that query finishes and frees it.
+    let (_, got) = tokio::join!(emit(&f.t.db, &run, EventKind::Step, 1), next(&mut stream));
+    assert_eq!(event(&got.unwrap())["seq"], 3);
 }
 
 #[tokio::test]
