@@ -484,9 +484,16 @@ async fn a_pause_during_a_step_is_not_cut_back_by_the_worker_finishing_that_step
     assert_eq!(reservation_status(&f, &run).await, "reserved");
 }
 
-#[tokio::test]
-async fn an_instruction_injected_while_waiting_on_an_approval_keeps_the_longer_hold() {
-    let f = Fixture::new().await;
+/// A run of a one-agent user that waits on a high-risk approval whose TTL is
+/// three reservation lifetimes; answers the agents it runs with and that lifetime.
+async fn waiting_on_a_long_approval(
+    f: &Fixture,
+) -> (
+    kernel::actor::Actor,
+    agents::Agents,
+    agent_execution::Model,
+    chrono::Duration,
+) {
     let alice = f.subscribed_user("alice@example.com", 10, 1).await;
     let session = f.session(&alice, 10).await;
     let ttl = f.agents.billing.settings.reservation_ttl.0;
@@ -499,7 +506,14 @@ async fn an_instruction_injected_while_waiting_on_an_approval_keeps_the_longer_h
             finish(json!("sent")),
         ],
     )]);
-    let run = start_with(&f, &agents, &alice, &session, Some(p)).await;
+    let run = start_with(f, &agents, &alice, &session, Some(p)).await;
+    (alice, agents, run, ttl)
+}
+
+#[tokio::test]
+async fn an_instruction_injected_while_waiting_on_an_approval_keeps_the_longer_hold() {
+    let f = Fixture::new().await;
+    let (alice, agents, run, ttl) = waiting_on_a_long_approval(&f).await;
     tick(&worker_with(&f, agents.clone(), "w")).await;
     assert_eq!(control(&f, run.id).await.control_state, "awaiting_approval");
     let note = agents::controls::Instruction::parse("keep it short".into()).unwrap();
@@ -514,19 +528,7 @@ async fn an_instruction_injected_while_waiting_on_an_approval_keeps_the_longer_h
 #[tokio::test]
 async fn a_run_waiting_on_an_approval_longer_than_the_reservation_ttl_keeps_the_slot() {
     let f = Fixture::new().await;
-    let alice = f.subscribed_user("alice@example.com", 10, 1).await;
-    let session = f.session(&alice, 10).await;
-    let ttl = f.agents.billing.settings.reservation_ttl.0;
-    let mut agents = f.agents.clone();
-    agents.settings.approval_ttl = ttl * 3;
-    let p = plan(vec![(
-        "act",
-        vec![
-            approval("send_email", "Send the report to the client"),
-            finish(json!("sent")),
-        ],
-    )]);
-    let run = start_with(&f, &agents, &alice, &session, Some(p)).await;
+    let (alice, agents, run, ttl) = waiting_on_a_long_approval(&f).await;
     let w = worker_with(&f, agents.clone(), "w");
     tick(&w).await;
     assert_eq!(control(&f, run.id).await.control_state, "awaiting_approval");
